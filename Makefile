@@ -1,0 +1,42 @@
+# Two commands matter: `make run` and `make test`. Everything else is a step of those.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install up down status run demo test lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+up: install
+	$(PY) deploy/local/stack.py up
+
+down:
+	@if [ -x $(PY) ]; then $(PY) deploy/local/stack.py down; else echo "nothing to stop"; fi
+
+status: install
+	$(PY) deploy/local/stack.py status
+
+run: up
+	$(VENV)/bin/warning run
+
+demo: up
+	$(VENV)/bin/warning demo
+
+# The test session starts the stack itself (or reuses a running one).
+test: install
+	$(VENV)/bin/pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check warning consumers tests deploy
+	$(VENV)/bin/mypy
+
+clean: down
+	rm -rf .run $(VENV)

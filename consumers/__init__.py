@@ -1,0 +1,1 @@
+"""Delivery side: one worker loop, one Notifier per channel."""

@@ -1,0 +1,36 @@
+"""The Notifier protocol: hand jobs to a provider, say what happened to each.
+
+Like Alertmanager's notifiers, a result says whether trying again could help.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from warning.models import DeliveryJob
+
+
+class Outcome(StrEnum):
+    delivered = "delivered"  # the provider has it
+    retryable = "retryable"  # try again later (timeouts, 5xx, rate limited)
+    permanent = "permanent"  # will never work (bad number, 4xx); next channel instead
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    reason: str = ""
+    provider_id: str = ""
+
+
+class Notifier(Protocol):
+    channel: str
+
+    async def send_batch(self, jobs: Sequence[DeliveryJob]) -> list[Result]:
+        """One result per job, in order. Must not raise for a single job's failure."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,46 @@
+"""Local sink: a JSON line per delivered message in ``<sink_dir>/<channel>.jsonl``.
+
+Stands where a provider will stand (the real SMS, push and grid adapters are a later
+stage); the demo and the tests read what "arrived" from these files.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+
+from consumers.notifier import Outcome, Result
+from warning.models import DeliveryJob
+
+
+class FileSink:
+    def __init__(self, channel: str, sink_dir: Path) -> None:
+        self.channel = channel
+        sink_dir.mkdir(parents=True, exist_ok=True)
+        self.path = sink_dir / f"{channel}.jsonl"
+        self._file = self.path.open("ab")
+
+    async def send_batch(self, jobs: Sequence[DeliveryJob]) -> list[Result]:
+        now = time.time()
+        lines = b"".join(
+            orjson.dumps({"delivery_id": job.delivery_id, "alert_id": job.alert_id, "version": job.version,
+                          "tier": job.tier, "msg_type": job.msg_type, "recipient": job.recipient,
+                          "address": job.address, "language": job.language, "text": job.text,
+                          "received_at": now}) + b"\n"
+            for job in jobs)
+        self._file.write(lines)
+        self._file.flush()
+        return [Result(Outcome.delivered, provider_id=job.delivery_id) for job in jobs]
+
+    async def close(self) -> None:
+        self._file.close()
+
+
+def read_sink(path: Path) -> list[dict[str, object]]:
+    """Every message a sink received (for the demo summary and tests)."""
+    if not path.exists():
+        return []
+    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]

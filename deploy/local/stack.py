@@ -1,0 +1,240 @@
+"""The local stack: Apache Kafka (KRaft, one broker+controller) and Redis, as processes.
+
+Data, logs and pid files live under ``.run/``. ``up`` is idempotent: a service that
+already answers on its port is reused. Readiness is a real request (Kafka metadata,
+Redis PING), never a sleep. Addresses come from ``WARNING_KAFKA_BOOTSTRAP`` and
+``WARNING_REDIS_URL``; the defaults use ports that nothing common listens on.
+
+Usage: python deploy/local/stack.py up|down|status
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN = Path(os.environ.get("WARNING_RUN_DIR", ROOT / ".run"))
+HERE = Path(__file__).resolve().parent
+KAFKA_BOOTSTRAP = os.environ.get("WARNING_KAFKA_BOOTSTRAP", "127.0.0.1:39092")
+REDIS_URL = os.environ.get("WARNING_REDIS_URL", "redis://127.0.0.1:36379/0")
+READY_TIMEOUT_S = 90.0
+
+
+class StackError(RuntimeError):
+    """A service could not be installed or started; the message says what to do."""
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host or "127.0.0.1", int(port)
+
+
+def _listening(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _pid_alive(pidfile: Path) -> int | None:
+    try:
+        pid = int(pidfile.read_text().strip())
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return None
+    return pid
+
+
+def _wait(what: str, check: object, log: Path | None) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if check():  # type: ignore[operator]
+                return
+        except Exception as exc:  # noqa: BLE001 - readiness probes fail in many ways
+            last = exc
+        time.sleep(0.2)
+    tail = log.read_text()[-3000:] if log and log.exists() else ""
+    raise StackError(f"{what} did not become ready in {READY_TIMEOUT_S:.0f}s: {last}\n{tail}")
+
+
+# --- Kafka -----------------------------------------------------------------------------
+
+def _kafka_libs() -> Path:
+    """Copy the Kafka jars from Maven Central (cached in ~/.m2) into .run/kafka/libs."""
+    libs = RUN / "kafka" / "libs"
+    marker = libs / ".complete"
+    pom = HERE / "pom.xml"
+    if marker.exists() and marker.read_text() == pom.read_text():
+        return libs
+    if shutil.which("mvn") is None or shutil.which("java") is None:
+        raise StackError("Kafka needs Java 17+ and Maven (apt-get install openjdk-17-jre-headless maven)")
+    shutil.rmtree(libs, ignore_errors=True)
+    libs.mkdir(parents=True)
+    cmd = ["mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
+           f"-DoutputDirectory={libs}"]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise StackError(f"fetching Kafka from Maven Central failed:\n{result.stdout}{result.stderr}")
+    marker.write_text(pom.read_text())
+    return libs
+
+
+def _kafka_ready() -> bool:
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=KAFKA_BOOTSTRAP, request_timeout_ms=3000)
+    try:
+        return bool(admin.describe_cluster()["brokers"])
+    finally:
+        admin.close()
+
+
+def kafka_up() -> str:
+    host, port = _host_port(KAFKA_BOOTSTRAP)
+    home = RUN / "kafka"
+    pidfile = home / "kafka.pid"
+    if _pid_alive(pidfile):
+        _wait("Kafka", _kafka_ready, home / "kafka.log")
+        return f"Kafka already running on {KAFKA_BOOTSTRAP}"
+    if _listening(host, port):
+        raise StackError(f"port {port} is taken by another process; set WARNING_KAFKA_BOOTSTRAP "
+                         "to a free host:port (or point it at your own Kafka and skip `make up`)")
+    libs = _kafka_libs()
+    controller_port = port + 1
+    if _listening(host, controller_port):
+        raise StackError(f"controller port {controller_port} (bootstrap port + 1) is taken")
+    data = home / "data"
+    config = home / "server.properties"
+    template = (HERE / "kafka-server.properties").read_text()
+    config.write_text(template.format(host=host, port=port, controller_port=controller_port,
+                                      data=data))
+    classpath = f"{libs}/*"
+    java = ["java", "-Xms256m", "-Xmx512m", "-XX:+UseG1GC",
+            f"-Dlog4j2.configurationFile={HERE / 'kafka-log4j2.properties'}", "-cp", classpath]
+    cluster_file = home / "cluster.id"
+    if not cluster_file.exists():
+        # StorageTool wants a base64 uuid (22 chars, url-safe, unpadded).
+        import base64
+        cluster_file.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
+    fmt = subprocess.run(java + ["kafka.tools.StorageTool", "format", "-t", cluster_file.read_text(),
+                                 "-c", str(config), "--ignore-formatted"],
+                         capture_output=True, text=True)
+    if fmt.returncode != 0:
+        raise StackError(f"Kafka storage format failed:\n{fmt.stdout}{fmt.stderr}")
+    log = home / "kafka.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen(java + ["kafka.Kafka", str(config)], stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    pidfile.write_text(str(proc.pid))
+    _wait("Kafka", _kafka_ready, log)
+    return f"Kafka 4.1 started on {KAFKA_BOOTSTRAP} (pid {proc.pid}, log {log})"
+
+
+# --- Redis -----------------------------------------------------------------------------
+
+def _redis_server() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    if os.geteuid() != 0:
+        raise StackError("redis-server is missing: apt-get install redis-server")
+    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "redis-server"]):
+        result = subprocess.run(cmd, capture_output=True, text=True,
+                                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        if result.returncode != 0:
+            raise StackError(f"{' '.join(cmd)} failed:\n{result.stderr}")
+    # Debian's package starts a system service on 6379; we run our own instance instead.
+    subprocess.run(["service", "redis-server", "stop"], capture_output=True)
+    return shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+def _redis_ready() -> bool:
+    import redis
+
+    return bool(redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping())
+
+
+def redis_up() -> str:
+    url = urlparse(REDIS_URL)
+    host, port = url.hostname or "127.0.0.1", url.port or 6379
+    home = RUN / "redis"
+    pidfile = home / "redis.pid"
+    if _pid_alive(pidfile):
+        _wait("Redis", _redis_ready, home / "redis.log")
+        return f"Redis already running on {host}:{port}"
+    if _listening(host, port):
+        raise StackError(f"port {port} is taken by another process; set WARNING_REDIS_URL to a "
+                         "free port (or point it at your own Redis and skip `make up`)")
+    server = _redis_server()
+    home.mkdir(parents=True, exist_ok=True)
+    log = home / "redis.log"
+    subprocess.run([server, "--bind", host, "--port", str(port), "--dir", str(home),
+                    "--daemonize", "yes", "--pidfile", str(pidfile), "--logfile", str(log),
+                    "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+                    "--maxmemory-policy", "noeviction"], check=True)
+    _wait("Redis", _redis_ready, log)
+    version = subprocess.run([server, "--version"], capture_output=True, text=True).stdout.split()[2]
+    return f"Redis {version.removeprefix('v=')} started on {host}:{port} (AOF everysec, dir {home})"
+
+
+# --- commands --------------------------------------------------------------------------
+
+def _stop(name: str, pidfile: Path) -> str:
+    pid = _pid_alive(pidfile)
+    if pid is None:
+        pidfile.unlink(missing_ok=True)
+        return f"{name} not running"
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _pid_alive(pidfile):
+        time.sleep(0.1)
+    if _pid_alive(pidfile):
+        os.kill(pid, signal.SIGKILL)
+    pidfile.unlink(missing_ok=True)
+    return f"{name} stopped (pid {pid})"
+
+
+def up() -> None:
+    RUN.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    print(redis_up(), flush=True)
+    print(kafka_up(), flush=True)
+    print(f"stack ready in {time.monotonic() - started:.1f}s", flush=True)
+
+
+def down() -> None:
+    print(_stop("Kafka", RUN / "kafka" / "kafka.pid"))
+    print(_stop("Redis", RUN / "redis" / "redis.pid"))
+
+
+def status() -> None:
+    for name, pidfile in (("Kafka", RUN / "kafka" / "kafka.pid"), ("Redis", RUN / "redis" / "redis.pid")):
+        pid = _pid_alive(pidfile)
+        print(f"{name}: {'running, pid ' + str(pid) if pid else 'stopped'}")
+
+
+def main(argv: list[str]) -> int:
+    commands = {"up": up, "down": down, "status": status}
+    if len(argv) != 2 or argv[1] not in commands:
+        print(__doc__, file=sys.stderr)
+        return 2
+    try:
+        commands[argv[1]]()
+    except StackError as exc:
+        print(f"stack: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,1 @@
+"""Seconds-to-reach early-warning dispatch pipeline (pipeline core)."""

@@ -1,0 +1,3 @@
+from warning.cli import main
+
+main()

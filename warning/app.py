@@ -1,0 +1,32 @@
+"""The Faust app: configuration and agent registration only, no logic.
+
+Built by a function, not at import, so each worker (and each test) gets the topics,
+group and Redis namespace of its own settings.
+"""
+
+from __future__ import annotations
+
+import faust
+
+from warning.bootstrap import Container
+from warning.pipeline import dispatch, evaluate, lifecycle
+
+
+def create_app(container: Container) -> faust.App:
+    settings = container.settings
+    app = faust.App(
+        settings.app_id,
+        broker=settings.faust_broker,
+        store="memory://",  # tables are rebuilt from their changelog topics on restart
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        table_standby_replicas=0,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=False,
+        autodiscover=False,
+    )
+    evaluate.register(app, container)
+    lifecycle.register(app, container)
+    dispatch.register(app, container)
+    return app

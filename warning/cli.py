@@ -1,0 +1,256 @@
+"""The ``warning`` command. JSON output (``--json``) is an interface scripts rely on."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from warning.config import CHANNELS, ConfigError, load_settings
+from warning.rules.pack import RulePackError
+from warning.targeting.directory import DirectoryError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Early-warning dispatch pipeline.")
+feed_app = typer.Typer(no_args_is_help=True, help="Push feeds to Kafka.")
+rules_app = typer.Typer(no_args_is_help=True, help="Rule packs.")
+app.add_typer(feed_app, name="feed")
+app.add_typer(rules_app, name="rules")
+console = Console(stderr=True)
+
+
+def _container(logging: bool = True) -> Any:
+    from warning.bootstrap import bootstrap
+
+    return bootstrap(load_settings(), logging=logging)
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(orjson.dumps(value).decode() + "\n")
+
+
+@app.command()
+def worker() -> None:
+    """Run the Faust worker (ingest, evaluate, lifecycle, target, enqueue)."""
+    from faust.worker import Worker
+
+    from warning.app import create_app
+    from warning.feeds import ensure_topics
+
+    c = _container()
+    ensure_topics(c.settings)
+    faust_app = create_app(c)
+    Worker(faust_app, loglevel="WARNING", quiet=True).execute_from_commandline()
+
+
+@app.command()
+def consumer(channel: Annotated[str, typer.Argument(help="sms | push | grid")],
+             burst: Annotated[bool, typer.Option(help="exit when the queues are empty")] = False) -> None:
+    """Run one channel's delivery consumer."""
+    if channel not in CHANNELS:
+        raise typer.BadParameter(f"channel must be one of {', '.join(CHANNELS)}")
+    from consumers.sinks import FileSink
+    from consumers.worker import Worker
+
+    c = _container()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        sink = FileSink(channel, c.settings.sink_dir)
+        try:
+            await Worker(c.store, sink, batch=c.settings.consumer_batch,
+                         visibility_timeout_s=c.settings.visibility_timeout_s).run(stop, burst=burst)
+        finally:
+            await sink.close()
+            await c.redis.aclose()
+
+    asyncio.run(main())
+
+
+@app.command("topics")
+def topics() -> None:
+    """Create the pipeline's Kafka topics if missing."""
+    from warning.feeds import ensure_topics
+
+    created = ensure_topics(load_settings())
+    _print_json({"created": created})
+
+
+@feed_app.command("push")
+def feed_push(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+              batch: Annotated[int, typer.Option(min=1, help="readings per Kafka message")] = 500) -> None:
+    """Push a JSONL file of observations to Kafka (batched per partition)."""
+    from warning.feeds import ensure_topics, push_observations, read_lines
+
+    settings = load_settings()
+    ensure_topics(settings)
+    sent, odd = push_observations(settings, read_lines(file), batch=batch)
+    _print_json({"readings": sent, "unparsed_lines": odd, "topic": settings.topic_prefix + "feeds.observations"})
+
+
+@rules_app.command("replay")
+def rules_replay(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+                 pack: Annotated[Path | None, typer.Option(help="rule pack YAML")] = None) -> None:
+    """Run rules + lifecycle offline; one JSON object per lifecycle change."""
+    from warning.models import Observation
+    from warning.replay import replay
+    from warning.rules.pack import load_pack
+
+    c = _container(logging=False)
+    rule_pack = load_pack(pack) if pack else c.pack
+    observations = []
+    for number, line in enumerate(file.read_bytes().splitlines(), 1):
+        if line.strip():
+            try:
+                observations.append(Observation.model_validate_json(line))
+            except ValueError as exc:
+                console.print(f"{file}:{number}: skipped: {exc}".replace("\n", " "))
+    for version in replay(rule_pack, c.directory, observations, c.eval_config, c.lifecycle_config):
+        _print_json({"hazard": version.hazard, "key": version.key, "tier": version.tier.value,
+                     "msg_type": version.msg_type, "at": version.caused_at.isoformat()})
+
+
+@app.command()
+def ack(alert_id: str, by: Annotated[str, typer.Option("--by", help="officer or grid worker id")]) -> None:
+    """Acknowledge an alert (recorded in Redis and on warning.acks)."""
+    from warning.feeds import producer
+    from warning.models import Ack
+    from warning.response.ack import UnknownAlert, record_ack
+
+    c = _container(logging=False)
+    record = Ack(alert_id=alert_id, by=by, at=datetime.now(UTC), via="cli")
+    try:
+        first = asyncio.run(record_ack(c.redis, c.keys, record))
+    except UnknownAlert as exc:
+        console.print(f"error: {exc}")
+        raise typer.Exit(1) from exc
+    if first:
+        prod = producer(c.settings)
+        prod.send(c.topics.acks, key=alert_id.encode(), value=record.model_dump_json().encode())
+        prod.flush()
+        prod.close()
+    _print_json({"alert_id": alert_id, "by": by, "recorded": first})
+
+
+@app.command()
+def status(alert_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """An alert's tier, version, deliveries per channel and status, acks and reach."""
+    from warning.readmodel import alert_status
+
+    c = _container(logging=False)
+    result = asyncio.run(alert_status(c.redis, c.keys, alert_id))
+    if result is None:
+        console.print(f"error: no alert {alert_id!r}")
+        raise typer.Exit(1)
+    if as_json:
+        _print_json(result)
+        return
+    table = Table(title=f"{alert_id}  {result['tier']}  v{result['version']} ({result['msg_type']})")
+    table.add_column("channel")
+    table.add_column("statuses")
+    for channel, counts in result["channels"].items():
+        table.add_row(channel, ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+    Console().print(table)
+    Console().print(f"acks: {[a['by'] for a in result['acks']]}  reach: {result['reach']}")
+
+
+@app.command()
+def alerts(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Active (unexpired, not cancelled) alerts."""
+    from warning.readmodel import active_alerts
+
+    c = _container(logging=False)
+    result = asyncio.run(active_alerts(c.redis, c.keys))
+    if as_json:
+        _print_json(result)
+        return
+    table = Table("alert_id", "hazard", "area", "tier", "version")
+    for a in result:
+        table.add_row(a["alert_id"], a["hazard"], a["area"], a["tier"], str(a["version"]))
+    Console().print(table)
+
+
+def _summary_table(summary: dict[str, Any]) -> Table:
+    table = Table("alert", "tier", "version", *CHANNELS, "acks", title="Dispatched")
+    for alert_id, s in summary["details"].items():
+        cells = [str(s["channels"].get(ch, {}).get("sent", 0)) for ch in CHANNELS]
+        table.add_row(alert_id, s["tier"], str(s["version"]), *cells, ", ".join(a["by"] for a in s["acks"]))
+    return table
+
+
+def _run(keep_serving: bool, demo: bool, timeout: float) -> None:
+    from warning.demo import run_demo
+    from warning.runner import Processes
+
+    c = _container()
+    log_dir = Path(".run/logs")
+    with Processes(log_dir) as procs:
+        procs.start_pipeline()
+        console.print(f"pipeline started (logs in {log_dir}/): worker + consumers {', '.join(CHANNELS)}")
+        if demo:
+            started = time.monotonic()
+
+            async def go() -> dict[str, Any]:
+                try:
+                    return await run_demo(c, timeout)
+                finally:
+                    await c.redis.aclose()
+
+            try:
+                summary = asyncio.run(go())
+            except TimeoutError as exc:
+                console.print(f"[red]demo failed:[/red] {exc}; dead processes: {procs.dead()}")
+                raise typer.Exit(1) from exc
+            Console().print(_summary_table(summary))
+            console.print(f"demo scenario dispatched in {time.monotonic() - started:.1f}s")
+            _print_json({k: summary[k] for k in ("alerts", "deliveries", "acks")})
+        if keep_serving:
+            console.print("serving; Ctrl-C stops everything this command started")
+            stop = False
+
+            def _stop(*_: object) -> None:
+                nonlocal stop
+                stop = True
+
+            signal.signal(signal.SIGTERM, _stop)
+            try:
+                while not stop:
+                    if dead := procs.dead():
+                        console.print(f"[red]process exited:[/red] {dead}; see {log_dir}/")
+                        raise typer.Exit(1)
+                    time.sleep(1)
+            except KeyboardInterrupt:
+                pass
+            console.print("stopping")
+
+
+@app.command()
+def run(demo: Annotated[bool, typer.Option(help="replay the bundled demo scenario once")] = True,
+        timeout: float = 180.0) -> None:
+    """Start the pipeline processes, replay the demo, keep serving until Ctrl-C."""
+    _run(keep_serving=True, demo=demo, timeout=timeout)
+
+
+@app.command("demo")
+def demo_cmd(timeout: float = 180.0) -> None:
+    """Like run, but exit after the demo with a one-line JSON summary."""
+    _run(keep_serving=False, demo=True, timeout=timeout)
+
+
+def main() -> None:
+    try:
+        app()
+    except (ConfigError, RulePackError, DirectoryError) as exc:
+        console.print(f"configuration error: {exc}")
+        sys.exit(2)

@@ -1,0 +1,116 @@
+"""One settings object, from the environment and an optional YAML file.
+
+Nothing is read at import time: call :func:`load_settings` from a bootstrap. A bad value
+fails at startup with :class:`ConfigError` naming the source (file or environment) and
+the field, never later in the middle of a warning.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+CHANNELS = ("sms", "push", "grid")
+
+
+class ConfigError(ValueError):
+    """Configuration that cannot run; the message names the file (or env) and field."""
+
+
+class Settings(BaseSettings):
+    """Every knob of the pipeline. Environment variables are ``WARNING_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="WARNING_", extra="forbid")
+
+    kafka_bootstrap: str = "127.0.0.1:39092"
+    redis_url: str = "redis://127.0.0.1:36379/0"
+    api_port: int = Field(default=38080, ge=1, le=65535)
+
+    # Namespaces, so several pipelines (or tests) can share one Kafka and one Redis.
+    topic_prefix: str = ""
+    redis_prefix: str = "warning"
+    app_id: str = "warning"
+    partitions: int = Field(default=4, ge=1, le=256)
+
+    rules_file: Path | None = None  # None: the default pack shipped in the package
+    directory_file: Path | None = None  # None: the bundled demo directory
+    sink_dir: Path = Path(".run/sinks")  # local channel sinks until real adapters exist
+
+    # Alert lifecycle
+    alert_ttl_s: float = Field(default=6 * 3600, gt=0)  # expiry after the latest version
+    downgrade_hold_s: float = Field(default=1800, ge=0)  # below a tier this long to drop
+
+    # Delivery
+    consumer_batch: int = Field(default=500, ge=1, le=10_000)
+    visibility_timeout_s: float = Field(default=30, gt=0)
+    enqueue_batch: int = Field(default=2000, ge=1)
+
+    log_level: str = "INFO"
+    twilio_auth_token: SecretStr | None = None  # read from env/file; never logged
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        for address in value.split(","):
+            host, _, port = address.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port], got {value!r}")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"expected redis://host:port/db, got {value!r}")
+        return value
+
+    @property
+    def faust_broker(self) -> str:
+        return ";".join(f"kafka://{a.strip()}" for a in self.kafka_bootstrap.split(","))
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        field = ".".join(str(part) for part in err["loc"]) or "(root)"
+        env = f" (env WARNING_{field.upper()})" if source == "environment" else ""
+        lines.append(f"{source}: field {field}{env}: {err['msg']}")
+    return "; ".join(lines)
+
+
+def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Build settings: explicit overrides > environment > YAML file > defaults.
+
+    The file is ``config_file`` or ``$WARNING_CONFIG``; its keys are the field names.
+    """
+    path = config_file or os.environ.get("WARNING_CONFIG")
+    file_values: dict[str, Any] = {}
+    source = "environment"
+    if path:
+        source = str(path)
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping of setting names to values")
+        file_values = loaded or {}
+        unknown = sorted(set(file_values) - set(Settings.model_fields))
+        if unknown:
+            raise ConfigError(f"{path}: unknown field(s) {', '.join(unknown)}")
+    try:
+        # Environment wins over the file: pydantic-settings gives init kwargs priority,
+        # so pass file values only where no env var is set.
+        env_set = {name for name in Settings.model_fields if f"WARNING_{name.upper()}" in os.environ}
+        init = {k: v for k, v in file_values.items() if k not in env_set}
+        init.update(overrides)
+        return Settings(**init)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from exc

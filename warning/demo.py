@@ -1,0 +1,106 @@
+"""The bundled demo scenario: replay it through the live pipeline and report what arrived.
+
+The scenario's times are offsets from now, so every run raises fresh alerts. The demo
+predicts the alert versions with the offline replay (same pure code as the agents),
+waits until Redis shows every one of them handed to its channels, acknowledges each as
+the township duty officer, and prints a summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from typing import Any
+
+import orjson
+
+from warning.bootstrap import Container
+from warning.config import CHANNELS
+from warning.feeds import ensure_topics, producer, push_observations
+from warning.models import Ack, AlertVersion, Observation
+from warning.readmodel import alert_status
+from warning.replay import replay
+from warning.response.ack import record_ack
+
+FINAL = ("sent", "failed", "superseded", "expired", "dead")
+
+
+def scenario_lines(now: datetime | None = None) -> list[bytes]:
+    """The scenario with ``"t": seconds`` turned into observed_at relative to now."""
+    now = now or datetime.now(UTC)
+    raw = resources.files("warning.data").joinpath("demo-scenario.jsonl").read_bytes()
+    out = []
+    for line in raw.splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            out.append(line)  # the scenario's deliberately malformed line
+            continue
+        if isinstance(record, dict) and "t" in record:
+            at = now + timedelta(seconds=float(record.pop("t")))
+            record["observed_at"] = at.isoformat()
+        out.append(orjson.dumps(record))
+    return out
+
+
+def expected_alerts(c: Container, lines: list[bytes]) -> list[AlertVersion]:
+    observations = []
+    for line in lines:
+        try:
+            observations.append(Observation.model_validate_json(line))
+        except ValueError:
+            continue
+    return list(replay(c.pack, c.directory, observations, c.eval_config, c.lifecycle_config))
+
+
+async def wait_delivered(c: Container, alerts: list[AlertVersion], timeout: float) -> dict[str, Any]:
+    """Poll until each alert's latest version is recorded and nothing is left in flight."""
+    latest = {a.alert_id: a.version for a in alerts}
+    deadline = time.monotonic() + timeout
+    statuses: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        statuses = {a: await alert_status(c.redis, c.keys, a) for a in latest}
+        ready = all(
+            s is not None and s["version"] >= latest[a]
+            and all(sum(v for k, v in counts.items() if k not in FINAL) == 0 for counts in s["channels"].values())
+            and s["channels"]
+            for a, s in statuses.items())
+        if ready:
+            return statuses
+        await asyncio.sleep(0.2)
+    missing = [a for a, s in statuses.items() if not s or s["version"] < latest[a]]
+    raise TimeoutError(f"demo alerts not fully delivered within {timeout:.0f}s: missing or pending {missing or statuses}")
+
+
+def township_officer(c: Container, area: str) -> str:
+    for person in c.directory.people:
+        if person.role == "officer" and person.level == "township" and area.startswith(person.jurisdiction or "~"):
+            return person.id
+    return next(p.id for p in c.directory.people if p.role == "officer")
+
+
+async def run_demo(c: Container, timeout: float = 120.0) -> dict[str, Any]:
+    ensure_topics(c.settings)
+    lines = scenario_lines()
+    expected = expected_alerts(c, lines)
+    push_observations(c.settings, lines)
+    statuses = await wait_delivered(c, expected, timeout)
+    prod = producer(c.settings)
+    acks = 0
+    try:
+        for alert_id, status in statuses.items():
+            ack = Ack(alert_id=alert_id, by=township_officer(c, status["area"]), at=datetime.now(UTC), via="demo")
+            if await record_ack(c.redis, c.keys, ack):
+                prod.send(c.topics.acks, key=alert_id.encode(), value=ack.model_dump_json().encode())
+                acks += 1
+        prod.flush()
+    finally:
+        prod.close()
+    final = {a: await alert_status(c.redis, c.keys, a) for a in statuses}
+    deliveries = {ch: sum(s["channels"].get(ch, {}).get("sent", 0) for s in final.values() if s)
+                  for ch in CHANNELS}
+    return {"alerts": len(final), "deliveries": deliveries, "acks": acks, "details": final}

@@ -1,0 +1,57 @@
+"""Every Redis key the project uses, in one place (arq's constants.py, one per prefix).
+
+Keys of one alert share a hash tag ``{alert_id}`` so they stay in one Redis Cluster slot;
+queue keys are tagged per channel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from warning.models import Tier
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str = "warning"
+
+    # Delivery queues: one stream per channel and tier (the priority lanes).
+    def queue(self, channel: str, tier: Tier | str) -> str:
+        return f"{self.prefix}:q:{{{channel}}}:{Tier(tier).value}"
+
+    def group(self, channel: str) -> str:
+        """Consumer group name for a channel's streams."""
+        return f"{self.prefix}:{channel}"
+
+    def dead_letters(self, channel: str) -> str:
+        return f"{self.prefix}:dead:{{{channel}}}"
+
+    # Per-alert state
+    def alert(self, alert_id: str) -> str:
+        """Hash: the latest version's fields (tier, version, hazard, area, expires…)."""
+        return f"{self.prefix}:alert:{{{alert_id}}}"
+
+    def enqueued(self, alert_id: str, version: int) -> str:
+        """Set of ``channel:recipient`` already enqueued for a version (idempotency)."""
+        return f"{self.prefix}:enq:{{{alert_id}}}:{version}"
+
+    def delivery_counts(self, alert_id: str, channel: str) -> str:
+        """Hash: status -> number of deliveries currently in that status."""
+        return f"{self.prefix}:counts:{{{alert_id}}}:{channel}"
+
+    def reach(self, alert_id: str) -> str:
+        """Hash: handoff-latency histogram bucket -> count (see warning.reach)."""
+        return f"{self.prefix}:reach:{{{alert_id}}}"
+
+    def acks(self, alert_id: str) -> str:
+        """Hash: officer id -> JSON of their first acknowledgement."""
+        return f"{self.prefix}:acks:{{{alert_id}}}"
+
+    def delivery(self, delivery_id: str) -> str:
+        """Hash: one delivery's status and timestamps (the receipt)."""
+        return f"{self.prefix}:delivery:{delivery_id}"
+
+    @property
+    def active_alerts(self) -> str:
+        """Sorted set: alert id scored by expiry (epoch seconds)."""
+        return f"{self.prefix}:alerts:active"

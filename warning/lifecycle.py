@@ -1,0 +1,137 @@
+"""Alert lifecycle per hazard + area, as a pure state machine.
+
+issue -> upgrade (at once) -> downgrade (only after ``downgrade_hold_s`` below the lower
+tier, so a value hovering at a threshold does not flap) -> cancel -> expire. Each change
+is a new version with CAP msgType Alert / Update / Cancel and references to the earlier
+versions. Time is event time (the readings' observed_at), so a replay gives the same
+answer as the live run.
+
+State is a JSON-able dict kept in a Faust table keyed by the alert key::
+
+    {"hazard", "area", "stations": {station_id: [tier, epoch_s]},
+     "alert_id", "tier", "version", "identifiers", "expires", "below_since"}
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from warning.models import AlertVersion, MsgType, Tier, TierSignal, alert_key
+
+LifecycleState = dict[str, Any]
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+@dataclass(frozen=True)
+class LifecycleConfig:
+    ttl_s: float = 6 * 3600.0  # each version expires this long after it was caused
+    downgrade_hold_s: float = 1800.0
+
+
+def _ts(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def new_alert_id(hazard: str, area: str, at: float) -> str:
+    """Deterministic, so replaying a partition re-derives the same id (idempotent fan-out)."""
+    stamp = _ts(at).strftime("%Y%m%dT%H%M%SZ")
+    return _UNSAFE.sub("_", f"{hazard}-{area}-{stamp}")
+
+
+def is_active(state: LifecycleState) -> bool:
+    return bool(state.get("alert_id"))
+
+
+def needs_tick(state: LifecycleState) -> bool:
+    """True when time alone can change this alert (pending downgrade or expiry)."""
+    return is_active(state)
+
+
+def step(
+    state: LifecycleState,
+    signal: TierSignal | None,
+    now: float,
+    config: LifecycleConfig = LifecycleConfig(),
+    wall: datetime | None = None,
+) -> AlertVersion | None:
+    """Apply one signal (or a tick when ``signal`` is None) at event time ``now``.
+
+    Mutates ``state``; returns the new alert version when the alert changed.
+    """
+    if signal is not None:
+        state.setdefault("hazard", signal.hazard)
+        state.setdefault("area", signal.area)
+        state.setdefault("stations", {})[signal.station_id] = [signal.tier.value, now]
+    stations: dict[str, list[Any]] = state.setdefault("stations", {})
+    for station_id, (_, at) in list(stations.items()):
+        if now - at >= config.ttl_s:
+            del stations[station_id]  # a station silent this long no longer counts
+    area_tier = Tier.highest([Tier(tier) for tier, _ in stations.values()])
+
+    if is_active(state) and now >= state["expires"]:
+        _clear(state)  # expired: the last version's `expires` already told everyone
+    current = Tier(state.get("tier", Tier.none.value))
+
+    if area_tier.rank > current.rank:
+        state["below_since"] = None
+        return _new_version(state, area_tier, now, config, wall, cause=signal)
+    if area_tier.rank == current.rank:
+        state["below_since"] = None
+        return None
+    below_since = state.get("below_since")
+    if below_since is None:
+        state["below_since"] = below_since = now
+    if now - below_since < config.downgrade_hold_s:
+        return None
+    state["below_since"] = None
+    version = _new_version(state, area_tier, now, config, wall, cause=signal)
+    if area_tier is Tier.none:
+        _clear(state)
+    return version
+
+
+def _clear(state: LifecycleState) -> None:
+    for field in ("alert_id", "version", "identifiers", "expires", "below_since"):
+        state.pop(field, None)
+    state["tier"] = Tier.none.value
+
+
+def _new_version(
+    state: LifecycleState,
+    tier: Tier,
+    now: float,
+    config: LifecycleConfig,
+    wall: datetime | None,
+    cause: TierSignal | None,
+) -> AlertVersion:
+    hazard, area = state["hazard"], state["area"]
+    msg_type: MsgType
+    if not is_active(state):
+        state["alert_id"] = new_alert_id(hazard, area, now)
+        state["version"] = 1
+        state["identifiers"] = []
+        msg_type = "Alert"
+    else:
+        state["version"] += 1
+        msg_type = "Cancel" if tier is Tier.none else "Update"
+    references = list(state["identifiers"])
+    alert = AlertVersion(
+        alert_id=state["alert_id"], key=alert_key(hazard, area), hazard=hazard, area=area, tier=tier,
+        version=state["version"], msg_type=msg_type, references=references, caused_at=_ts(now),
+        issued_at=wall or datetime.now(UTC), expires=_ts(now + config.ttl_s),
+        cause=_describe(cause),
+    )
+    state["identifiers"].append(alert.identifier)
+    state["tier"] = tier.value
+    state["expires"] = now + config.ttl_s
+    return alert
+
+
+def _describe(signal: TierSignal | None) -> str:
+    if signal is None:
+        return "condition held below the previous tier for the hold time"
+    value = f"{signal.value:g}" if signal.value is not None else "n/a"
+    return f"station {signal.station_id}: {signal.rule_id} = {value} ({signal.tier.value})"

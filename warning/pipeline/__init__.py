@@ -1,0 +1,1 @@
+"""The stages: ingest -> evaluate -> lifecycle -> target -> enqueue, each a thin agent."""

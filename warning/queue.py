@@ -1,0 +1,188 @@
+"""Redis-backed delivery queues, alert records, receipts and reach (arq-style, Lua-atomic).
+
+Fan-out calls :meth:`DeliveryStore.record_alert` then :meth:`enqueue`; channel workers
+call :meth:`read`, :meth:`reclaim` and :meth:`finish`. Enqueue cannot create a
+duplicate: a set per alert version remembers every ``channel:recipient`` already queued,
+checked and written in the same script as the XADD.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from warning import reach
+from warning.keys import Keys
+from warning.models import WARNING_TIERS, AlertVersion, DeliveryJob, Tier
+
+_ENQUEUE = """
+local added = 0
+for i = 2, #ARGV, 2 do
+  if redis.call('SADD', KEYS[1], ARGV[i]) == 1 then
+    redis.call('XADD', KEYS[2], '*', 'job', ARGV[i + 1])
+    added = added + 1
+  end
+end
+if added > 0 then redis.call('HINCRBY', KEYS[3], 'queued', added) end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return added
+"""
+
+# Returns the loudest tier rank the alert ever had, or -1 when this version is older than
+# the one stored (a replayed partition must not roll an alert back).
+_RECORD_ALERT = """
+local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if tonumber(ARGV[1]) < current then return -1 end
+local rank = tonumber(redis.call('HGET', KEYS[1], 'max_rank') or '0')
+if tonumber(ARGV[2]) > rank then rank = tonumber(ARGV[2]) end
+redis.call('HSET', KEYS[1], 'max_rank', rank, unpack(ARGV, 7))
+if ARGV[5] == 'Cancel' then
+  redis.call('ZREM', KEYS[2], ARGV[4])
+else
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+return rank
+"""
+
+RETENTION_S = 7 * 86400  # alert records and receipts outlive the alert by a week
+STATUSES = ("queued", "sending", "sent", "failed", "superseded", "expired", "dead")
+
+
+@dataclass(frozen=True)
+class Claimed:
+    stream: str
+    entry_id: str
+    job: DeliveryJob
+
+
+class DeliveryStore:
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+        self._enqueue = redis.register_script(_ENQUEUE)
+        self._record = redis.register_script(_RECORD_ALERT)
+
+    # --- fan-out side -----------------------------------------------------------------
+
+    async def record_alert(self, alert: AlertVersion) -> Tier | None:
+        """Store the alert's latest version; the loudest tier it had, or None if stale."""
+        expires = alert.expires.timestamp()
+        fields = {
+            "alert_id": alert.alert_id, "key": alert.key, "hazard": alert.hazard, "area": alert.area,
+            "tier": alert.tier.value, "version": alert.version, "msg_type": alert.msg_type,
+            "expires": expires, "issued_at": alert.issued_at.timestamp(), "cause": alert.cause,
+            "identifier": alert.identifier,
+        }
+        flat = [str(x) for pair in fields.items() for x in pair]
+        ttl = int(max(expires - time.time(), 0) + RETENTION_S)
+        rank = await self._record(
+            keys=[self.keys.alert(alert.alert_id), self.keys.active_alerts],
+            args=[alert.version, alert.tier.rank, expires, alert.alert_id, alert.msg_type, ttl, *flat],
+        )
+        if int(rank) < 0:
+            return None
+        return next(t for t in Tier if t.rank == int(rank))
+
+    async def enqueue(self, jobs: Sequence[DeliveryJob], batch: int = 2000) -> int:
+        """Queue jobs in the tier's lane; returns how many were new (replays add zero)."""
+        added = 0
+        by_lane: dict[tuple[str, int, str, Tier], list[DeliveryJob]] = {}
+        for job in jobs:
+            by_lane.setdefault((job.alert_id, job.version, job.channel, job.tier), []).append(job)
+        for (alert_id, version, channel, tier), lane_jobs in by_lane.items():
+            keys = [self.keys.enqueued(alert_id, version), self.keys.queue(channel, tier),
+                    self.keys.delivery_counts(alert_id, channel)]
+            ttl = int(max(lane_jobs[0].expires - time.time(), 0) + RETENTION_S)
+            for start in range(0, len(lane_jobs), batch):
+                args: list[str | int] = [ttl]
+                for job in lane_jobs[start:start + batch]:
+                    args += [f"{job.channel}:{job.recipient}", orjson.dumps(job.model_dump(mode="json")).decode()]
+                added += int(await self._enqueue(keys=keys, args=args))
+        return added
+
+    # --- worker side ------------------------------------------------------------------
+
+    def lanes(self, channel: str) -> list[str]:
+        """The channel's streams, loudest tier first: red drains before blue."""
+        return [self.keys.queue(channel, tier) for tier in (*WARNING_TIERS, Tier.none)]
+
+    async def ensure_group(self, channel: str) -> None:
+        for stream in self.lanes(channel):
+            try:
+                await self.redis.xgroup_create(stream, self.keys.group(channel), id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    def _decode(self, stream: str, entries: Iterable[tuple[str, dict[str, str]]]) -> list[Claimed]:
+        return [Claimed(stream, entry_id, DeliveryJob.model_validate_json(fields["job"]))
+                for entry_id, fields in entries if fields and "job" in fields]
+
+    async def read(self, channel: str, consumer: str, count: int, block_ms: int) -> list[Claimed]:
+        """New jobs for this consumer, loudest lane first."""
+        lanes = self.lanes(channel)
+        reply = await self.redis.xreadgroup(self.keys.group(channel), consumer, dict.fromkeys(lanes, ">"),
+                                            count=count, block=block_ms)
+        by_stream = {stream: entries for stream, entries in reply or []}
+        return [c for lane in lanes for c in self._decode(lane, by_stream.get(lane, []))]
+
+    async def reclaim(self, channel: str, consumer: str, min_idle_ms: int, count: int) -> list[Claimed]:
+        """Jobs a dead consumer held longer than the visibility timeout (XAUTOCLAIM)."""
+        claimed: list[Claimed] = []
+        for lane in self.lanes(channel):
+            _, entries, *_ = await self.redis.xautoclaim(lane, self.keys.group(channel), consumer,
+                                                         min_idle_time=min_idle_ms, count=count)
+            claimed += self._decode(lane, entries)
+        return claimed
+
+    async def current_versions(self, alert_ids: Iterable[str]) -> dict[str, int]:
+        ids = sorted(set(alert_ids))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for alert_id in ids:
+                pipe.hget(self.keys.alert(alert_id), "version")
+            values = await pipe.execute()
+        return {a: int(v or 0) for a, v in zip(ids, values, strict=True)}
+
+    async def statuses(self, jobs: Sequence[DeliveryJob]) -> list[str | None]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for job in jobs:
+                pipe.hget(self.keys.delivery(job.delivery_id), "status")
+            return list(await pipe.execute())
+
+    async def transition(self, jobs: Sequence[DeliveryJob], old: str, new: str, reason: str = "") -> None:
+        """Move deliveries between statuses: the receipt and the per-alert counts."""
+        now = time.time()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for job in jobs:
+                key = self.keys.delivery(job.delivery_id)
+                pipe.hset(key, mapping={"status": new, f"{new}_at": now, "reason": reason,
+                                        "attempt": job.attempt})
+                pipe.expire(key, int(max(job.expires - now, 0) + RETENTION_S))
+                counts = self.keys.delivery_counts(job.alert_id, job.channel)
+                pipe.hincrby(counts, old, -1)
+                pipe.hincrby(counts, new, 1)
+                if new == "sent":
+                    pipe.hincrby(self.keys.reach(job.alert_id), str(reach.bucket(now - job.issued_at)), 1)
+            await pipe.execute()
+
+    async def ack_entries(self, channel: str, claimed: Sequence[Claimed]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for item in claimed:
+                pipe.xack(item.stream, self.keys.group(channel), item.entry_id)
+                pipe.xdel(item.stream, item.entry_id)
+            await pipe.execute()
+
+    async def dead_letter(self, item: Claimed, reason: str) -> None:
+        payload = orjson.dumps({"job": item.job.model_dump(mode="json"), "reason": reason}).decode()
+        await self.redis.xadd(self.keys.dead_letters(item.job.channel), {"entry": payload})
+
+    async def requeue(self, item: Claimed) -> None:
+        job = item.job.model_copy(update={"attempt": item.job.attempt + 1})
+        await self.redis.xadd(self.keys.queue(job.channel, job.tier),
+                              {"job": orjson.dumps(job.model_dump(mode="json")).decode()})

@@ -1,0 +1,1 @@
+"""Closing the loop: acknowledgements (escalation and feedback come later)."""

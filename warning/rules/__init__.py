@@ -1,0 +1,1 @@
+"""Rule packs as data: load with clear errors, evaluate as pure functions."""

@@ -1,0 +1,55 @@
+"""Run the pipeline's processes (Faust worker + one consumer per channel) and stop them cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from warning.config import CHANNELS
+
+
+class Processes:
+    """The pipeline's child processes; a context manager that always stops what it started."""
+
+    def __init__(self, log_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.log_dir = log_dir
+        self.env = {**os.environ, **(env or {})}
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, *args: str) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.log_dir / f"{name}.log").open("ab")
+        self.children[name] = subprocess.Popen([sys.executable, "-m", "warning", *args], stdout=log,
+                                               stderr=subprocess.STDOUT, env=self.env,
+                                               start_new_session=True)
+
+    def start_pipeline(self) -> None:
+        self.start("worker", "worker")
+        for channel in CHANNELS:
+            self.start(f"consumer-{channel}", "consumer", channel)
+
+    def dead(self) -> list[str]:
+        return [name for name, proc in self.children.items() if proc.poll() is not None]
+
+    def stop(self, timeout: float = 20.0) -> None:
+        for proc in self.children.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for proc in self.children.values():
+            try:
+                proc.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.children.clear()
+
+    def __enter__(self) -> Processes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,129 @@
+"""The recipient directory: areas, grids, stations and people, loaded from YAML.
+
+Area codes are hierarchical in the GB/T 2260 style (city 440300 -> district 440305 ->
+township 440305001 -> grid 440305001001), so "inside an area" is a prefix test.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from warning.models import Tier
+
+OfficerLevel = Literal["township", "district", "city"]
+Channel = Literal["sms", "push", "grid"]
+
+
+class DirectoryError(ValueError):
+    """A directory file that cannot be used; names the file and the field."""
+
+
+class Area(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(pattern=r"^\d{6,12}$")
+    name: str
+    name_en: str = ""
+
+
+class Grid(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=r"^\d{9,15}$")
+    name: str
+    endpoint: str | None = None  # the grid station's webhook; None: no grid channel
+
+
+class Station(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    area: str  # the area code its alerts are raised for
+
+
+class Person(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    role: Literal["resident", "grid_worker", "officer"]
+    name: str = ""
+    phone: str | None = Field(default=None, pattern=r"^\+\d{6,15}$")
+    push_token: str | None = None
+    language: Literal["zh-CN", "en"] = "zh-CN"
+    channels: list[Literal["push", "sms"]] = Field(default_factory=lambda: ["sms"])
+    grid: str | None = None  # residents
+    grids: list[str] = Field(default_factory=list)  # grid workers
+    level: OfficerLevel | None = None  # officers
+    jurisdiction: str | None = None  # officers: an area code
+    opted_in: bool = False  # residents: wants yellow-tier alerts
+
+    @model_validator(mode="after")
+    def _role_fields(self) -> Person:
+        if self.role == "officer" and (self.level is None or self.jurisdiction is None):
+            raise ValueError("an officer needs level and jurisdiction")
+        if self.role == "resident" and self.grid is None:
+            raise ValueError("a resident needs a grid")
+        if self.role == "grid_worker" and not self.grids:
+            raise ValueError("a grid worker needs grids")
+        return self
+
+
+class Audience(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    grid_workers: bool = True
+    grid_endpoints: bool = True
+    officers: list[OfficerLevel] = Field(default_factory=list)
+    residents: Literal["none", "opted_in", "all"] = "none"
+
+
+def _default_audience() -> dict[Tier, Audience]:
+    return {
+        Tier.blue: Audience(officers=["township"]),
+        Tier.yellow: Audience(officers=["township"], residents="opted_in"),
+        Tier.orange: Audience(officers=["township", "district"], residents="all"),
+        Tier.red: Audience(officers=["township", "district", "city"], residents="all"),
+    }
+
+
+class Directory(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    city: Area
+    areas: list[Area] = Field(default_factory=list)
+    grids: list[Grid] = Field(default_factory=list)
+    stations: list[Station] = Field(default_factory=list)
+    people: list[Person] = Field(default_factory=list)
+    audience: dict[Tier, Audience] = Field(default_factory=_default_audience)
+
+    def area_of_station(self, station_id: str) -> str:
+        """The area a station's alerts are raised for; unknown stations get their own key."""
+        for station in self.stations:
+            if station.id == station_id:
+                return station.area
+        return f"station:{station_id}"
+
+    def area_name(self, code: str, language: str = "zh-CN") -> str:
+        for area in [self.city, *self.areas]:
+            if area.code == code:
+                return area.name_en if language == "en" and area.name_en else area.name
+        return code
+
+
+def load_directory(path: Path | None = None) -> Directory:
+    """Load the directory; ``None`` loads the bundled demo directory."""
+    if path is None:
+        source = "warning/data/demo-directory.yaml"
+        text = resources.files("warning.data").joinpath("demo-directory.yaml").read_text("utf-8")
+    else:
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise DirectoryError(f"{path}: cannot read directory: {exc.strerror}") from exc
+    try:
+        return Directory.model_validate(yaml.safe_load(text))
+    except yaml.YAMLError as exc:
+        raise DirectoryError(f"{source}: not valid YAML: {exc}") from exc
+    except ValidationError as exc:
+        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise DirectoryError(f"{source}: {detail}") from exc
