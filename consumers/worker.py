@@ -38,8 +38,9 @@ class Worker:
         await self.store.ensure_group(self.channel)
         log.info("consumer_started", channel=self.channel, consumer=self.consumer)
         handled = 0
+        block_ms = 20 if burst else 1000
         while not stop.is_set():
-            claimed = await self._next()
+            claimed = await self._next(block_ms)
             if not claimed:
                 if burst:
                     break
@@ -48,7 +49,7 @@ class Worker:
             handled += len(claimed)
         return handled
 
-    async def _next(self) -> list[Claimed]:
+    async def _next(self, block_ms: int) -> list[Claimed]:
         now = time.monotonic()
         if now - self._last_reclaim >= self.visibility_ms / 2000:
             self._last_reclaim = now
@@ -56,7 +57,7 @@ class Worker:
             if reclaimed:
                 log.warning("jobs_reclaimed", channel=self.channel, count=len(reclaimed))
                 return reclaimed
-        return await self.store.read(self.channel, self.consumer, self.batch, block_ms=1000)
+        return await self.store.read(self.channel, self.consumer, self.batch, block_ms=block_ms)
 
     async def process(self, claimed: Sequence[Claimed]) -> None:
         now = time.time()
@@ -92,7 +93,7 @@ class Worker:
         await self.store.transition(jobs, "queued", "sending")
         try:
             results = await self.notifier.send_batch(jobs)
-        except Exception as exc:  # noqa: BLE001 - a broken adapter must not kill the loop
+        except Exception as exc:
             log.exception("notifier_failed", channel=self.channel, count=len(jobs))
             results = [None] * len(jobs)  # type: ignore[list-item]
             reason = f"notifier raised {type(exc).__name__}: {exc}"

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from warning.config import CHANNELS, ConfigError, load_settings
+from warning.feeds import TopicMismatch
 from warning.rules.pack import RulePackError
 from warning.targeting.directory import DirectoryError
 
@@ -251,6 +252,6 @@ def demo_cmd(timeout: float = 180.0) -> None:
 def main() -> None:
     try:
         app()
-    except (ConfigError, RulePackError, DirectoryError) as exc:
+    except (ConfigError, RulePackError, DirectoryError, TopicMismatch) as exc:
         console.print(f"configuration error: {exc}")
         sys.exit(2)

@@ -57,6 +57,10 @@ def expected_alerts(c: Container, lines: list[bytes]) -> list[AlertVersion]:
     return list(replay(c.pack, c.directory, observations, c.eval_config, c.lifecycle_config))
 
 
+def _in_flight(counts: dict[str, int]) -> int:
+    return sum(v for status, v in counts.items() if status not in FINAL)
+
+
 async def wait_delivered(c: Container, alerts: list[AlertVersion], timeout: float) -> dict[str, Any]:
     """Poll until each alert's latest version is recorded and nothing is left in flight."""
     latest = {a.alert_id: a.version for a in alerts}
@@ -66,14 +70,15 @@ async def wait_delivered(c: Container, alerts: list[AlertVersion], timeout: floa
         statuses = {a: await alert_status(c.redis, c.keys, a) for a in latest}
         ready = all(
             s is not None and s["version"] >= latest[a]
-            and all(sum(v for k, v in counts.items() if k not in FINAL) == 0 for counts in s["channels"].values())
             and s["channels"]
+            and all(not _in_flight(counts) for counts in s["channels"].values())
             for a, s in statuses.items())
         if ready:
             return statuses
         await asyncio.sleep(0.2)
     missing = [a for a, s in statuses.items() if not s or s["version"] < latest[a]]
-    raise TimeoutError(f"demo alerts not fully delivered within {timeout:.0f}s: missing or pending {missing or statuses}")
+    raise TimeoutError(f"demo alerts not fully delivered within {timeout:.0f}s: "
+                       f"missing or pending {missing or statuses}")
 
 
 def township_officer(c: Container, area: str) -> str:

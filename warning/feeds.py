@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,18 +18,30 @@ from warning.config import Settings
 from warning.topics import TopicNames
 
 
+class TopicMismatch(RuntimeError):
+    """A topic exists with another partition count than the pipeline is configured for."""
+
+
 def ensure_topics(settings: Settings) -> list[str]:
-    """Create the pipeline's topics with the configured partitions; returns the new ones."""
+    """Create the pipeline's topics with the configured partitions; returns the new ones.
+
+    Faust tables are co-partitioned with their source topics, so an existing topic with
+    another partition count is refused here, at startup, rather than failing mid-stream.
+    """
     names = TopicNames(settings.topic_prefix).all()
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="warning-admin")
     try:
         existing = set(admin.list_topics())
         missing = [n for n in names if n not in existing]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process won the race
                 admin.create_topics([NewTopic(n, settings.partitions, 1) for n in missing])
-            except TopicAlreadyExistsError:
-                pass  # another process won the race
+        for topic in admin.describe_topics(names):
+            count = len(topic.get("partitions", []))
+            if count != settings.partitions:
+                raise TopicMismatch(
+                    f"topic {topic.get('name') or topic.get('topic')} has {count} partitions but WARNING_PARTITIONS is "
+                    f"{settings.partitions}; use a matching setting or a new WARNING_TOPIC_PREFIX")
         return missing
     finally:
         admin.close()
@@ -41,7 +54,7 @@ def producer(settings: Settings) -> KafkaProducer:
 
 def partition_of(key: str, partitions: int) -> int:
     """Kafka's default partitioner (murmur2), so batches land where single readings would."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 def batch_by_partition(records: Iterable[dict[str, Any]], partitions: int, size: int) -> list[tuple[int, str, bytes]]:

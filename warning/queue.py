@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
@@ -127,8 +128,8 @@ class DeliveryStore:
     async def read(self, channel: str, consumer: str, count: int, block_ms: int) -> list[Claimed]:
         """New jobs for this consumer, loudest lane first."""
         lanes = self.lanes(channel)
-        reply = await self.redis.xreadgroup(self.keys.group(channel), consumer, dict.fromkeys(lanes, ">"),
-                                            count=count, block=block_ms)
+        reply: Any = await self.redis.xreadgroup(self.keys.group(channel), consumer, dict.fromkeys(lanes, ">"),
+                                                 count=count, block=block_ms)
         by_stream = {stream: entries for stream, entries in reply or []}
         return [c for lane in lanes for c in self._decode(lane, by_stream.get(lane, []))]
 
@@ -136,8 +137,9 @@ class DeliveryStore:
         """Jobs a dead consumer held longer than the visibility timeout (XAUTOCLAIM)."""
         claimed: list[Claimed] = []
         for lane in self.lanes(channel):
-            _, entries, *_ = await self.redis.xautoclaim(lane, self.keys.group(channel), consumer,
-                                                         min_idle_time=min_idle_ms, count=count)
+            reply: Any = await self.redis.xautoclaim(lane, self.keys.group(channel), consumer,
+                                                     min_idle_time=min_idle_ms, count=count)
+            entries = reply[1]  # [next cursor, entries, deleted ids]
             claimed += self._decode(lane, entries)
         return claimed
 

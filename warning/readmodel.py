@@ -16,7 +16,7 @@ from warning.keys import Keys
 async def active_alerts(redis: aioredis.Redis, keys: Keys) -> list[dict[str, Any]]:
     ids = await redis.zrangebyscore(keys.active_alerts, time.time(), "+inf")
     out = []
-    for alert_id in ids:
+    for alert_id in map(str, ids):
         record = await redis.hgetall(keys.alert(alert_id))
         if record:
             out.append({"alert_id": alert_id, "hazard": record["hazard"], "area": record["area"],
@@ -30,7 +30,8 @@ async def alert_status(redis: aioredis.Redis, keys: Keys, alert_id: str) -> dict
         return None
     channels: dict[str, dict[str, int]] = {}
     for channel in CHANNELS:
-        counts = {k: int(v) for k, v in (await redis.hgetall(keys.delivery_counts(alert_id, channel))).items()}
+        raw = await redis.hgetall(keys.delivery_counts(alert_id, channel))
+        counts = {str(k): int(v) for k, v in raw.items()}
         if any(counts.values()):
             channels[channel] = {k: v for k, v in counts.items() if v}
     acks = sorted((orjson.loads(v) for v in (await redis.hgetall(keys.acks(alert_id))).values()),

@@ -16,8 +16,10 @@ from warning.targeting.directory import Directory
 
 
 def replay(pack: RulePack, directory: Directory, observations: Iterable[Observation],
-           eval_config: EvalConfig = EvalConfig(),
-           lifecycle_config: LifecycleConfig = LifecycleConfig()) -> Iterator[AlertVersion]:
+           eval_config: EvalConfig | None = None,
+           lifecycle_config: LifecycleConfig | None = None) -> Iterator[AlertVersion]:
+    eval_config = eval_config or EvalConfig()
+    lifecycle_config = lifecycle_config or LifecycleConfig()
     stations: dict[str, StationState] = {}
     alerts: dict[str, LifecycleState] = {}
     for obs in observations:

@@ -60,7 +60,7 @@ def _wait(what: str, check: object, log: Path | None) -> None:
         try:
             if check():  # type: ignore[operator]
                 return
-        except Exception as exc:  # noqa: BLE001 - readiness probes fail in many ways
+        except Exception as exc:
             last = exc
         time.sleep(0.2)
     tail = log.read_text()[-3000:] if log and log.exists() else ""
@@ -126,14 +126,14 @@ def kafka_up() -> str:
         # StorageTool wants a base64 uuid (22 chars, url-safe, unpadded).
         import base64
         cluster_file.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
-    fmt = subprocess.run(java + ["kafka.tools.StorageTool", "format", "-t", cluster_file.read_text(),
-                                 "-c", str(config), "--ignore-formatted"],
+    fmt = subprocess.run([*java, "kafka.tools.StorageTool", "format", "-t", cluster_file.read_text(),
+                          "-c", str(config), "--ignore-formatted"],
                          capture_output=True, text=True)
     if fmt.returncode != 0:
         raise StackError(f"Kafka storage format failed:\n{fmt.stdout}{fmt.stderr}")
     log = home / "kafka.log"
     with log.open("ab") as out:
-        proc = subprocess.Popen(java + ["kafka.Kafka", str(config)], stdout=out,
+        proc = subprocess.Popen([*java, "kafka.Kafka", str(config)], stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     pidfile.write_text(str(proc.pid))
     _wait("Kafka", _kafka_ready, log)

@@ -96,12 +96,13 @@ class RulePack(BaseModel):
 
 def _describe(exc: ValidationError, source: str, raw: dict[str, object]) -> str:
     parts = []
-    rules = raw.get("rules") if isinstance(raw.get("rules"), list) else []
+    rules_raw = raw.get("rules")
+    rules: list[object] = rules_raw if isinstance(rules_raw, list) else []
     for err in exc.errors():
         loc = list(err["loc"])
         where = ".".join(str(p) for p in loc) or "(pack)"
         if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
-            entry = rules[loc[1]] if rules and loc[1] < len(rules) else None  # type: ignore[index]
+            entry = rules[loc[1]] if loc[1] < len(rules) else None
             rule_id = entry.get("id") if isinstance(entry, dict) else None
             field = ".".join(str(p) for p in loc[2:]) or "(rule)"
             where = f"rule {rule_id or '#' + str(loc[1])}: field {field}"

@@ -16,13 +16,26 @@ class Target:
     language: str = "zh-CN"
 
 
+def area_prefix(code: str) -> str:
+    """The prefix every code inside an area starts with.
+
+    GB/T 2260 pads the six-digit codes: province 440000 and city 440300 contain the
+    districts 4403xx, so their trailing zero pairs are dropped; longer codes (township,
+    community, grid) are taken as they are.
+    """
+    if len(code) == 6 and code.isdigit():
+        while code.endswith("00") and len(code) > 2:
+            code = code[:-2]
+    return code
+
+
 def _inside(code: str, area: str) -> bool:
-    return code.startswith(area)
+    return code.startswith(area_prefix(area))
 
 
 def _covers(jurisdiction: str, area: str) -> bool:
     """An officer covers an area inside their jurisdiction, or one inside the area."""
-    return area.startswith(jurisdiction) or jurisdiction.startswith(area)
+    return _inside(area, jurisdiction) or _inside(jurisdiction, area)
 
 
 def _personal(person: Person) -> Target | None:
@@ -65,9 +78,9 @@ def targets_for(directory: Directory, alert: AlertVersion, audience_tier: Tier |
         elif person.role == "officer" and person.level in policy.officers:
             if _covers(person.jurisdiction or "", area):
                 add(_personal(person))
-        elif person.role == "resident" and person.grid in grid_ids:
-            if policy.residents == "all" or (policy.residents == "opted_in" and person.opted_in):
-                add(_personal(person))
+        elif person.role == "resident" and person.grid in grid_ids and (
+                policy.residents == "all" or (policy.residents == "opted_in" and person.opted_in)):
+            add(_personal(person))
     if not chosen:
         # No grid or officer matches (an unmapped station, say): never drop the warning,
         # tell the city duty officers.

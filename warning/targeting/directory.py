@@ -43,6 +43,10 @@ class Station(BaseModel):
     area: str  # the area code its alerts are raised for
 
 
+def _sms_only() -> list[Literal["push", "sms"]]:
+    return ["sms"]
+
+
 class Person(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str
@@ -51,7 +55,7 @@ class Person(BaseModel):
     phone: str | None = Field(default=None, pattern=r"^\+\d{6,15}$")
     push_token: str | None = None
     language: Literal["zh-CN", "en"] = "zh-CN"
-    channels: list[Literal["push", "sms"]] = Field(default_factory=lambda: ["sms"])
+    channels: list[Literal["push", "sms"]] = Field(default_factory=_sms_only)
     grid: str | None = None  # residents
     grids: list[str] = Field(default_factory=list)  # grid workers
     level: OfficerLevel | None = None  # officers

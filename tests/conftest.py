@@ -1,0 +1,83 @@
+"""Shared fixtures. Integration tests use the real local Kafka and Redis: the session
+starts them (or reuses a running stack) and stops only what it started."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import redis.asyncio as aioredis
+
+from warning.bootstrap import Container, bootstrap
+from warning.config import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+STACK = [sys.executable, str(ROOT / "deploy" / "local" / "stack.py")]
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[None]:
+    status = subprocess.run([*STACK, "status"], capture_output=True, text=True).stdout
+    already = status.count("running") == 2
+    if not already:
+        up = subprocess.run([*STACK, "up"], capture_output=True, text=True)
+        if up.returncode != 0:
+            pytest.fail(f"local stack did not start:\n{up.stdout}\n{up.stderr}")
+    yield
+    if not already:
+        subprocess.run([*STACK, "down"], capture_output=True)
+
+
+@pytest.fixture
+def unique() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def settings(stack: None, unique: str, tmp_path: Path) -> Settings:
+    """Settings isolated to this test: own topics, consumer group, Redis keys, sinks."""
+    return load_settings(topic_prefix=f"{unique}.", app_id=unique, redis_prefix=unique,
+                         sink_dir=tmp_path / "sinks", partitions=2)
+
+
+@pytest.fixture
+async def container(settings: Settings) -> AsyncIterator[Container]:
+    c = bootstrap(settings, logging=False)
+    yield c
+    await _delete_prefix(c.redis, settings.redis_prefix)
+    await c.redis.aclose()
+
+
+async def _delete_prefix(redis: aioredis.Redis, prefix: str) -> None:
+    async for key in redis.scan_iter(match=f"{prefix}:*", count=1000):
+        await redis.delete(key)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a child process use the same isolated settings."""
+    return {
+        "WARNING_TOPIC_PREFIX": settings.topic_prefix, "WARNING_APP_ID": settings.app_id,
+        "WARNING_REDIS_PREFIX": settings.redis_prefix, "WARNING_SINK_DIR": str(settings.sink_dir),
+        "WARNING_PARTITIONS": str(settings.partitions), "WARNING_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "WARNING_REDIS_URL": settings.redis_url, "WARNING_VISIBILITY_TIMEOUT_S": "5",
+    }
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 60.0, what: str = "condition",
+             on_timeout: Callable[[], Any] | None = None) -> T:
+    """Poll a condition until it holds (no fixed sleeps); fail with what was awaited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    extra = f"\n{on_timeout()}" if on_timeout else ""
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}{extra}")

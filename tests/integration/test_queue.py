@@ -1,0 +1,172 @@
+"""Delivery queues on the real Redis: idempotent enqueue, lanes, supersede, expiry, reclaim."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from consumers.notifier import Outcome, Result
+from consumers.sinks import FileSink, read_sink
+from consumers.worker import Worker
+from warning.bootstrap import Container
+from warning.models import AlertVersion, DeliveryJob, Tier
+from warning.pipeline.dispatch import fan_out
+
+pytestmark = pytest.mark.integration
+
+
+def job(recipient: str, tier: Tier = Tier.red, version: int = 1, alert_id: str = "a1",
+        expires_in: float = 3600, channel: str = "sms") -> DeliveryJob:
+    now = time.time()
+    return DeliveryJob(alert_id=alert_id, version=version, tier=tier, msg_type="Alert", channel=channel,
+                       recipient=recipient, address="+8610000000001", text=f"hello {recipient}",
+                       expires=now + expires_in, issued_at=now)
+
+
+def alert(tier: Tier, version: int, msg_type: str = "Alert", alert_id: str = "a1") -> AlertVersion:
+    now = datetime.now(UTC)
+    return AlertVersion(alert_id=alert_id, key="gas:440305001", hazard="gas", area="440305001", tier=tier,
+                        version=version, msg_type=msg_type, caused_at=now, issued_at=now,  # type: ignore[arg-type]
+                        expires=now + timedelta(hours=1))
+
+
+class RecordingNotifier:
+    """A fake provider that records what it was handed (Cosmic Python's fakes, not mocks)."""
+
+    def __init__(self, channel: str = "sms", outcomes: dict[str, Outcome] | None = None) -> None:
+        self.channel = channel
+        self.sent: list[DeliveryJob] = []
+        self.outcomes = outcomes or {}
+
+    async def send_batch(self, jobs: Sequence[DeliveryJob]) -> list[Result]:
+        self.sent.extend(jobs)
+        return [Result(self.outcomes.get(j.recipient, Outcome.delivered)) for j in jobs]
+
+    async def close(self) -> None:
+        pass
+
+
+async def drain(container: Container, notifier: RecordingNotifier, **kw: float) -> int:
+    worker = Worker(container.store, notifier, batch=100, **kw)  # type: ignore[arg-type]
+    return await worker.run(asyncio.Event(), burst=True)
+
+
+async def test_enqueue_twice_queues_once(container: Container) -> None:
+    jobs = [job(f"r{i}") for i in range(250)]
+    assert await container.store.enqueue(jobs, batch=100) == 250
+    assert await container.store.enqueue(jobs, batch=100) == 0  # a replayed partition
+    assert await container.redis.xlen(container.keys.queue("sms", Tier.red)) == 250
+    notifier = RecordingNotifier()
+    await drain(container, notifier)
+    assert Counter(j.recipient for j in notifier.sent) == Counter({f"r{i}": 1 for i in range(250)})
+
+
+async def test_red_lane_drains_before_blue(container: Container) -> None:
+    await container.store.enqueue([job(f"b{i}", Tier.blue, alert_id="ab") for i in range(5)])
+    await container.store.enqueue([job(f"r{i}", Tier.red, alert_id="ar") for i in range(5)])
+    notifier = RecordingNotifier()
+    await drain(container, notifier)
+    assert [j.tier for j in notifier.sent] == [Tier.red] * 5 + [Tier.blue] * 5
+
+
+async def test_superseded_and_expired_jobs_are_recorded_not_sent(container: Container) -> None:
+    await container.store.record_alert(alert(Tier.yellow, 1))
+    await container.store.enqueue([job(f"y{i}", Tier.yellow, version=1) for i in range(3)])
+    await container.store.record_alert(alert(Tier.red, 2, "Update"))  # red exists before they drain
+    await container.store.enqueue([job("late", Tier.red, version=2, expires_in=-1)])
+    notifier = RecordingNotifier()
+    await drain(container, notifier)
+    assert notifier.sent == []
+    counts = await container.redis.hgetall(container.keys.delivery_counts("a1", "sms"))
+    assert {k: int(v) for k, v in counts.items() if int(v)} == {"superseded": 3, "expired": 1}
+    receipt = await container.redis.hgetall(container.keys.delivery(job("y0", version=1).delivery_id))
+    assert receipt["status"] == "superseded" and receipt["reason"] == "a newer version of the alert exists"
+
+
+async def test_a_dead_consumers_jobs_are_reclaimed_and_sent_once(container: Container) -> None:
+    await container.store.enqueue([job(f"r{i}") for i in range(20)])
+    await container.store.ensure_group("sms")
+    # Consumer "dead" claims 20 jobs and never acknowledges them (kill -9 after XREADGROUP).
+    taken = await container.store.read("sms", "dead", count=20, block_ms=100)
+    assert len(taken) == 20
+    notifier = RecordingNotifier()
+    worker = Worker(container.store, notifier, batch=100, visibility_timeout_s=0.2, consumer="alive")  # type: ignore[arg-type]
+    await asyncio.sleep(0.25)  # the visibility timeout itself is what is under test
+    await worker.run(asyncio.Event(), burst=True)
+    assert sorted(j.recipient for j in notifier.sent) == sorted(f"r{i}" for i in range(20))
+
+
+async def test_a_job_already_sent_is_not_sent_again_after_reclaim(container: Container) -> None:
+    await container.store.enqueue([job("r1")])
+    await container.store.ensure_group("sms")
+    (claimed,) = await container.store.read("sms", "crashy", count=1, block_ms=100)
+    # It crashed after the provider took it and the receipt said so, before XACK.
+    await container.store.transition([claimed.job], "queued", "sent")
+    notifier = RecordingNotifier()
+    worker = Worker(container.store, notifier, visibility_timeout_s=0.01, consumer="alive")  # type: ignore[arg-type]
+    await asyncio.sleep(0.02)
+    await worker.run(asyncio.Event(), burst=True)
+    assert notifier.sent == []
+    assert await container.redis.xpending(container.keys.queue("sms", Tier.red), container.keys.group("sms")) \
+        == {"pending": 0, "min": None, "max": None, "consumers": []}
+
+
+async def test_retryable_is_retried_and_permanent_goes_to_dead_letters(container: Container) -> None:
+    await container.store.enqueue([job("flaky"), job("bad"), job("ok")])
+
+    class Flaky(RecordingNotifier):
+        async def send_batch(self, jobs: Sequence[DeliveryJob]) -> list[Result]:
+            self.sent.extend(jobs)
+            out = []
+            for j in jobs:
+                if j.recipient == "bad":
+                    out.append(Result(Outcome.permanent, "invalid number"))
+                elif j.recipient == "flaky" and j.attempt < 3:
+                    out.append(Result(Outcome.retryable, "429"))
+                else:
+                    out.append(Result(Outcome.delivered))
+            return out
+
+    notifier = Flaky()
+    await drain(container, notifier)
+    assert Counter(j.recipient for j in notifier.sent) == {"flaky": 3, "bad": 1, "ok": 1}
+    dead = await container.redis.xrange(container.keys.dead_letters("sms"))
+    assert len(dead) == 1 and '"reason":"invalid number"' in dead[0][1]["entry"]
+    counts = await container.redis.hgetall(container.keys.delivery_counts("a1", "sms"))
+    assert {k: int(v) for k, v in counts.items() if int(v)} == {"sent": 2, "failed": 1}
+
+
+async def test_a_raising_notifier_does_not_kill_the_loop(container: Container) -> None:
+    await container.store.enqueue([job("r1")])
+
+    class Broken(RecordingNotifier):
+        calls = 0
+
+        async def send_batch(self, jobs: Sequence[DeliveryJob]) -> list[Result]:
+            self.calls += 1
+            if self.calls == 1:
+                raise RuntimeError("provider SDK blew up")
+            return await super().send_batch(jobs)
+
+    notifier = Broken()
+    await drain(container, notifier)
+    assert [j.recipient for j in notifier.sent] == ["r1"] and notifier.sent[0].attempt == 2
+
+
+async def test_fan_out_is_idempotent_and_lands_in_the_sink(container: Container) -> None:
+    red = alert(Tier.red, 1, alert_id="gas-440305001-x")
+    first = await fan_out(container, red)
+    again = await fan_out(container, red)
+    assert first == 11 and again == 0
+    sink = FileSink("sms", container.settings.sink_dir)
+    await Worker(container.store, sink).run(asyncio.Event(), burst=True)
+    await sink.close()
+    messages = read_sink(sink.path)
+    assert Counter(m["recipient"] for m in messages) == {
+        "gw-nt-01": 1, "off-nt": 1, "off-ns": 1, "off-sz": 1, "res-nt-02": 1}
+    assert all(str(m["text"]).startswith("【红色预警】南头街道发布燃气泄漏红色预警") for m in messages)
