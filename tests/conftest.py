@@ -24,8 +24,7 @@ T = TypeVar("T")
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[None]:
-    status = subprocess.run([*STACK, "status"], capture_output=True, text=True).stdout
-    already = status.count("running") == 2
+    already = subprocess.run([*STACK, "ready"], capture_output=True, text=True).returncode == 0
     if not already:
         up = subprocess.run([*STACK, "up"], capture_output=True, text=True)
         if up.returncode != 0:

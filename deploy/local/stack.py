@@ -5,7 +5,7 @@ already answers on its port is reused. Readiness is a real request (Kafka metada
 Redis PING), never a sleep. Addresses come from ``WARNING_KAFKA_BOOTSTRAP`` and
 ``WARNING_REDIS_URL``; the defaults use ports that nothing common listens on.
 
-Usage: python deploy/local/stack.py up|down|status
+Usage: python deploy/local/stack.py up|down|status|ready
 """
 
 from __future__ import annotations
@@ -223,8 +223,20 @@ def status() -> None:
         print(f"{name}: {'running, pid ' + str(pid) if pid else 'stopped'}")
 
 
+def ready() -> None:
+    """Exit 0 when Kafka and Redis at the configured addresses answer (whoever runs them)."""
+    for name, check in (("Redis", _redis_ready), ("Kafka", _kafka_ready)):
+        try:
+            ok = check()
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            raise StackError(f"{name} not reachable: {exc}") from exc
+        if not ok:
+            raise StackError(f"{name} not reachable")
+    print("ready")
+
+
 def main(argv: list[str]) -> int:
-    commands = {"up": up, "down": down, "status": status}
+    commands = {"up": up, "down": down, "status": status, "ready": ready}
     if len(argv) != 2 or argv[1] not in commands:
         print(__doc__, file=sys.stderr)
         return 2
