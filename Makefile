@@ -12,7 +12,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q --config-settings editable_mode=compat -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
 up: install
@@ -24,11 +24,12 @@ down:
 status: install
 	$(PY) deploy/local/stack.py status
 
-run: up
-	$(VENV)/bin/warning run
+# Starts the stack only if nothing answers, and stops on exit only what it started.
+run: install
+	@deploy/local/run.sh run
 
-demo: up
-	$(VENV)/bin/warning demo
+demo: install
+	@deploy/local/run.sh demo
 
 # The test session starts the stack itself (or reuses a running one).
 test: install
