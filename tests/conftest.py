@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 
 from warning.bootstrap import Container, bootstrap
 from warning.config import Settings, load_settings
+from warning.runner import env_for
 
 ROOT = Path(__file__).resolve().parents[1]
 STACK = [sys.executable, str(ROOT / "deploy" / "local" / "stack.py")]
@@ -40,10 +41,27 @@ def unique() -> str:
 
 
 @pytest.fixture
-def settings(stack: None, unique: str, tmp_path: Path) -> Settings:
+def settings(stack: None, unique: str, tmp_path: Path) -> Iterator[Settings]:
     """Settings isolated to this test: own topics, consumer group, Redis keys, sinks."""
-    return load_settings(topic_prefix=f"{unique}.", app_id=unique, redis_prefix=unique,
-                         sink_dir=tmp_path / "sinks", partitions=2)
+    settings = load_settings(topic_prefix=f"{unique}.", app_id=unique, redis_prefix=unique,
+                             sink_dir=tmp_path / "sinks", partitions=2)
+    yield settings
+    _delete_topics(settings)
+
+
+def _delete_topics(settings: Settings) -> None:
+    """Leave the developer's Kafka as it was: drop the test's topics and consumer group."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        mine = [t for t in admin.list_topics() if t.startswith((settings.topic_prefix, f"{settings.app_id}-"))]
+        if mine:
+            admin.delete_topics(mine)
+        if any(g["group_id"] == settings.app_id for g in admin.list_groups()):
+            admin.delete_groups([settings.app_id])
+    finally:
+        admin.close()
 
 
 @pytest.fixture
@@ -61,12 +79,7 @@ async def _delete_prefix(redis: aioredis.Redis, prefix: str) -> None:
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that makes a child process use the same isolated settings."""
-    return {
-        "WARNING_TOPIC_PREFIX": settings.topic_prefix, "WARNING_APP_ID": settings.app_id,
-        "WARNING_REDIS_PREFIX": settings.redis_prefix, "WARNING_SINK_DIR": str(settings.sink_dir),
-        "WARNING_PARTITIONS": str(settings.partitions), "WARNING_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "WARNING_REDIS_URL": settings.redis_url, "WARNING_VISIBILITY_TIMEOUT_S": "5",
-    }
+    return env_for(settings.model_copy(update={"visibility_timeout_s": 5.0}))
 
 
 def wait_for(predicate: Callable[[], T], timeout: float = 60.0, what: str = "condition",

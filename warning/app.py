@@ -23,6 +23,8 @@ def create_app(container: Container) -> faust.App:
         table_standby_replicas=0,
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.worker_session_timeout_s,
+        broker_heartbeat_interval=max(settings.worker_session_timeout_s / 5, 1.0),
         web_enabled=False,
         autodiscover=False,
     )

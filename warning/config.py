@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     redis_prefix: str = "warning"
     app_id: str = "warning"
     partitions: int = Field(default=4, ge=1, le=256)
+    # A crashed worker's partitions move to a live one after this long (Kafka's default
+    # 45-60 s is a minute without warnings; the broker's floor is 6 s).
+    worker_session_timeout_s: float = Field(default=10.0, ge=6, le=300)
 
     rules_file: Path | None = None  # None: the default pack shipped in the package
     directory_file: Path | None = None  # None: the bundled demo directory

@@ -1,9 +1,12 @@
 """The bundled demo scenario: replay it through the live pipeline and report what arrived.
 
-The scenario's times are offsets from now, so every run raises fresh alerts. The demo
-predicts the alert versions with the offline replay (same pure code as the agents),
-waits until Redis shows every one of them handed to its channels, acknowledges each as
-the township duty officer, and prints a summary.
+Each run gets a namespace of its own (topics, consumer group, Redis keys), because the
+pipeline remembers: replaying the scenario into last run's state would upgrade last
+run's alerts instead of raising new ones. The previous runs' namespaces are deleted
+first; the current one is kept for inspection. The scenario's times are offsets from
+now. The demo predicts the alert versions with the offline replay (the same pure code
+as the agents), waits until Redis shows every one of them handed to its channels,
+acknowledges each as the township duty officer, and returns a summary.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from importlib import resources
 from typing import Any
 
 import orjson
+import redis.asyncio as aioredis
+from kafka import KafkaAdminClient
 
 from warning.bootstrap import Container
-from warning.config import CHANNELS
+from warning.config import CHANNELS, Settings
 from warning.feeds import ensure_topics, producer, push_observations
 from warning.models import Ack, AlertVersion, Observation
 from warning.readmodel import alert_status
@@ -25,6 +30,36 @@ from warning.replay import replay
 from warning.response.ack import record_ack
 
 FINAL = ("sent", "failed", "superseded", "expired", "dead")
+DEMO_MARK = "demo-"
+
+
+def demo_settings(base: Settings, stamp: str) -> Settings:
+    """The namespace of one demo run, inside the configured one."""
+    ns = f"{DEMO_MARK}{stamp}"
+    return base.model_copy(update={"topic_prefix": f"{base.topic_prefix}{ns}.",
+                                   "app_id": f"{base.app_id}-{ns}",
+                                   "redis_prefix": f"{base.redis_prefix}-{ns}"})
+
+
+async def forget_old_demos(base: Settings, keep: Settings, redis: aioredis.Redis) -> int:
+    """Delete earlier demo runs' topics, consumer groups and Redis keys; returns topics deleted."""
+    topic_marks = (f"{base.topic_prefix}{DEMO_MARK}", f"{base.app_id}-{DEMO_MARK}")
+    mine = (keep.topic_prefix, f"{keep.app_id}-")
+    admin = KafkaAdminClient(bootstrap_servers=base.kafka_bootstrap, client_id="warning-demo")
+    try:
+        old = [t for t in admin.list_topics() if t.startswith(topic_marks) and not t.startswith(mine)]
+        if old:
+            admin.delete_topics(old)
+        groups = [g["group_id"] for g in admin.list_groups()
+                  if g["group_id"].startswith(f"{base.app_id}-{DEMO_MARK}") and g["group_id"] != keep.app_id]
+        if groups:
+            admin.delete_groups(groups)
+    finally:
+        admin.close()
+    async for key in redis.scan_iter(match=f"{base.redis_prefix}-{DEMO_MARK}*", count=1000):
+        if not key.startswith(f"{keep.redis_prefix}:"):
+            await redis.delete(key)
+    return len(old)
 
 
 def scenario_lines(now: datetime | None = None) -> list[bytes]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
@@ -36,11 +37,20 @@ def ensure_topics(settings: Settings) -> list[str]:
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another process won the race
                 admin.create_topics([NewTopic(n, settings.partitions, 1) for n in missing])
-        for topic in admin.describe_topics(names):
+        deadline = time.monotonic() + 30
+        while True:  # new topics answer only once every partition has a leader
+            described = admin.describe_topics(names)
+            if all(t.get("partitions") and all(p.get("leader_id", -1) >= 0 for p in t["partitions"])
+                   for t in described):
+                break
+            if time.monotonic() > deadline:
+                raise TopicMismatch(f"topics {missing} have partitions without a leader after 30s")
+            time.sleep(0.1)
+        for topic in described:
             count = len(topic.get("partitions", []))
             if count != settings.partitions:
                 raise TopicMismatch(
-                    f"topic {topic.get('name') or topic.get('topic')} has {count} partitions but WARNING_PARTITIONS is "
+                    f"topic {topic.get('name')} has {count} partitions but WARNING_PARTITIONS is "
                     f"{settings.partitions}; use a matching setting or a new WARNING_TOPIC_PREFIX")
         return missing
     finally:

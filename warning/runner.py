@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -9,7 +11,25 @@ import sys
 import time
 from pathlib import Path
 
-from warning.config import CHANNELS
+from warning.config import CHANNELS, Settings
+
+
+def env_for(settings: Settings) -> dict[str, str]:
+    """Environment that makes a child process use these settings' namespace and stores."""
+    return {
+        "WARNING_TOPIC_PREFIX": settings.topic_prefix, "WARNING_APP_ID": settings.app_id,
+        "WARNING_REDIS_PREFIX": settings.redis_prefix, "WARNING_SINK_DIR": str(settings.sink_dir),
+        "WARNING_PARTITIONS": str(settings.partitions), "WARNING_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "WARNING_REDIS_URL": settings.redis_url,
+        "WARNING_VISIBILITY_TIMEOUT_S": str(settings.visibility_timeout_s),
+        "WARNING_WORKER_SESSION_TIMEOUT_S": str(settings.worker_session_timeout_s),
+    }
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM this child when the parent dies, however it dies (no orphans)."""
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class Processes:
@@ -25,12 +45,18 @@ class Processes:
         log = (self.log_dir / f"{name}.log").open("ab")
         self.children[name] = subprocess.Popen([sys.executable, "-m", "warning", *args], stdout=log,
                                                stderr=subprocess.STDOUT, env=self.env,
-                                               start_new_session=True)
+                                               start_new_session=True, preexec_fn=_die_with_parent)
 
     def start_pipeline(self) -> None:
         self.start("worker", "worker")
         for channel in CHANNELS:
             self.start(f"consumer-{channel}", "consumer", channel)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one process, as a crash would (tests and chaos runs)."""
+        proc = self.children.pop(name)
+        proc.kill()
+        proc.wait()
 
     def dead(self) -> list[str]:
         return [name for name, proc in self.children.items() if proc.poll() is not None]

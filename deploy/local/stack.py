@@ -228,7 +228,7 @@ def ready() -> None:
     for name, check in (("Redis", _redis_ready), ("Kafka", _kafka_ready)):
         try:
             ok = check()
-        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        except Exception as exc:
             raise StackError(f"{name} not reachable: {exc}") from exc
         if not ok:
             raise StackError(f"{name} not reachable")

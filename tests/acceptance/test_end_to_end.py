@@ -6,7 +6,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +154,33 @@ def test_demo_prints_the_summary_line(settings: Settings, tmp_path: Path) -> Non
            if m["tier"] == "red"}
     assert red == set().union(*RED_GAS.values())
 
+
+
+def test_worker_killed_and_restarted_keeps_alert_state(settings: Settings, pipeline: Processes,
+                                                       tmp_path: Path) -> None:
+    """kill -9 the Faust worker: its tables come back from the changelog, so the next
+    reading upgrades the same alert instead of issuing a new one."""
+    ensure_topics(settings)
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    topic = settings.topic_prefix + "feeds.observations"
+    t0 = datetime.now(UTC)
+
+    def send(value: float, seconds: int) -> None:
+        reading = {"station_id": "GAS-NT-001", "kind": "gas_lel", "value": value, "unit": "%LEL",
+                   "observed_at": (t0 + timedelta(seconds=seconds)).isoformat()}
+        producer.send(topic, key=b"GAS-NT-001", value=orjson.dumps(reading))
+        producer.flush()
+
+    def versions() -> list[tuple[str, int, str]]:
+        grid = read_sink(settings.sink_dir / "grid.jsonl")
+        return sorted({(m["alert_id"], m["version"], m["msg_type"]) for m in grid})
+
+    send(12.0, 0)  # blue
+    wait_for(lambda: len(versions()) == 1, 90, "the blue alert at the grid sink", lambda: logs(tmp_path))
+    pipeline.kill("worker")
+    pipeline.start("worker", "worker")
+    send(60.0, 10)  # red
+    wait_for(lambda: len(versions()) == 2, 90, "the red update after restart", lambda: logs(tmp_path))
+    (first_id, v1, t1), (second_id, v2, t2) = versions()
+    assert first_id == second_id and (v1, t1, v2, t2) == (1, "Alert", 2, "Update")
+    producer.close()

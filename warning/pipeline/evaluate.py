@@ -24,8 +24,7 @@ def register(app: faust.App, c: Container) -> None:
     observations = raw_topic(app, c.topics.observations)
     signals = raw_topic(app, c.topics.signals)
     rejected = raw_topic(app, c.topics.rejected)
-    stations = app.Table("station-windows", default=dict, partitions=app.conf.topic_partitions,
-                         value_type=dict)
+    stations = app.Table("station-windows", default=dict, partitions=app.conf.topic_partitions)
 
     def area_of(obs: Observation) -> str:
         return c.directory.area_of_station(obs.station_id)

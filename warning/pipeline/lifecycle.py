@@ -26,8 +26,7 @@ def register(app: faust.App, c: Container) -> None:
     signals = raw_topic(app, c.topics.signals)
     alerts = raw_topic(app, c.topics.alerts)
     rejected = raw_topic(app, c.topics.rejected)
-    table = app.Table("alert-lifecycle", default=dict, partitions=app.conf.topic_partitions,
-                      value_type=dict)
+    table = app.Table("alert-lifecycle", default=dict, partitions=app.conf.topic_partitions)
 
     @app.agent(signals, name="lifecycle")
     async def lifecycle(stream: faust.StreamT[bytes]) -> None:
