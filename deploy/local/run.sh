@@ -11,7 +11,8 @@ if ! $PY deploy/local/stack.py ready >/dev/null 2>&1; then
   started=1
 fi
 cleanup() {
-  if [ "$started" = 1 ]; then $PY deploy/local/stack.py down; fi
+  trap '' INT TERM  # a second Ctrl-C must not leave Kafka or Redis half-stopped
+  if [ "$started" = 1 ]; then $PY deploy/local/stack.py down || true; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -10,6 +10,7 @@ Usage: python deploy/local/stack.py up|down|status|ready
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -189,6 +190,12 @@ def redis_up() -> str:
 
 # --- commands --------------------------------------------------------------------------
 
+def say(message: str) -> None:
+    """Print, but never let a closed stdout (Ctrl-C killed the pager/tee) stop a shutdown."""
+    with contextlib.suppress(OSError):  # BrokenPipeError included
+        print(message, flush=True)
+
+
 def _stop(name: str, pidfile: Path) -> str:
     pid = _pid_alive(pidfile)
     if pid is None:
@@ -207,14 +214,14 @@ def _stop(name: str, pidfile: Path) -> str:
 def up() -> None:
     RUN.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    print(redis_up(), flush=True)
-    print(kafka_up(), flush=True)
-    print(f"stack ready in {time.monotonic() - started:.1f}s", flush=True)
+    say(redis_up())
+    say(kafka_up())
+    say(f"stack ready in {time.monotonic() - started:.1f}s")
 
 
 def down() -> None:
-    print(_stop("Kafka", RUN / "kafka" / "kafka.pid"))
-    print(_stop("Redis", RUN / "redis" / "redis.pid"))
+    say(_stop("Kafka", RUN / "kafka" / "kafka.pid"))
+    say(_stop("Redis", RUN / "redis" / "redis.pid"))
 
 
 def status() -> None:
