@@ -68,15 +68,13 @@ def consume_all(settings: Settings, topic: str, want: int, timeout: float = 30) 
 def test_threshold_crossing_reaches_every_recipient_once_and_is_acknowledged(
         settings: Settings, pipeline: Processes, tmp_path: Path) -> None:
     now = datetime.now(UTC)
-    ensure_topics(settings)
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-    topic = settings.topic_prefix + "feeds.observations"
     reading = {"station_id": "GAS-NT-001", "kind": "gas_lel", "value": 62.0, "unit": "%LEL",
                "observed_at": now.isoformat(), "lat": 22.541, "lon": 113.918}
-    producer.send(topic, key=b"GAS-NT-001", value=b'{"station_id": "GAS-NT-001", "kind": ')  # truncated
-    producer.send(topic, key=b"GAS-NT-001", value=orjson.dumps(reading))
-    producer.flush()
-    producer.close()
+    feed = tmp_path / "feed.jsonl"  # a truncated line first: refused, and the next still goes through
+    feed.write_bytes(b'{"station_id": "GAS-NT-001", "kind": \n' + orjson.dumps(reading) + b"\n")
+    pushed = cli(settings, "feed", "push", str(feed))
+    assert orjson.loads(pushed.stdout) == {"readings": 1, "unparsed_lines": 1,
+                                           "topic": f"{settings.topic_prefix}feeds.observations"}
 
     sinks = settings.sink_dir
 
@@ -100,7 +98,7 @@ def test_threshold_crossing_reaches_every_recipient_once_and_is_acknowledged(
 
     (rejected,) = consume_all(settings, "warning.rejected", 1)
     assert rejected["stage"] == "ingest" and rejected["reason"].startswith("not valid JSON")
-    assert rejected["payload"] == '{"station_id": "GAS-NT-001", "kind": ' and rejected["key"] == "GAS-NT-001"
+    assert rejected["payload"] == '{"station_id": "GAS-NT-001", "kind":' and rejected["key"] == "unparsed"
 
     assert orjson.loads(cli(settings, "alerts", "--json").stdout) == [
         {"alert_id": alert_id, "hazard": "gas", "area": "440305001", "tier": "red", "version": 1}]
