@@ -11,10 +11,12 @@ from functools import cached_property
 
 import redis.asyncio as aioredis
 
+from warning.cap.render import CapStyle, render_cap
 from warning.config import Settings, load_settings
 from warning.keys import Keys
 from warning.lifecycle import LifecycleConfig
 from warning.logs import configure_logging
+from warning.models import AlertVersion
 from warning.queue import DeliveryStore
 from warning.rules.evaluate import EvalConfig
 from warning.rules.pack import RulePack, load_pack
@@ -41,6 +43,16 @@ class Container:
     @cached_property
     def store(self) -> DeliveryStore:
         return DeliveryStore(self.redis, self.keys)
+
+    @cached_property
+    def cap_style(self) -> CapStyle:
+        s = self.settings
+        return CapStyle(sender=s.cap_sender, identifier_prefix=s.cap_identifier_prefix,
+                        languages=tuple(s.cap_languages), timezone=s.cap_timezone, severity=dict(s.cap_severity))
+
+    def render_cap(self, alert: AlertVersion) -> bytes:
+        names = {lang: self.directory.area_name(alert.area, lang) for lang in self.settings.cap_languages}
+        return render_cap(alert, self.cap_style, names)
 
 
 def bootstrap(settings: Settings | None = None, logging: bool = True) -> Container:

@@ -22,9 +22,11 @@ from warning.targeting.directory import DirectoryError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Early-warning dispatch pipeline.")
 feed_app = typer.Typer(no_args_is_help=True, help="Push feeds to Kafka.")
+cap_app = typer.Typer(no_args_is_help=True, help="CAP 1.1 / 1.2 messages.")
 rules_app = typer.Typer(no_args_is_help=True, help="Rule packs.")
 app.add_typer(feed_app, name="feed")
 app.add_typer(rules_app, name="rules")
+app.add_typer(cap_app, name="cap")
 console = Console(stderr=True)
 
 
@@ -98,6 +100,33 @@ def feed_push(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]
     ensure_topics(settings)
     sent, odd = push_observations(settings, read_lines(file), batch=batch)
     _print_json({"readings": sent, "unparsed_lines": odd, "topic": settings.topic_prefix + "feeds.observations"})
+
+
+@cap_app.command("validate")
+def cap_validate(files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False)]) -> None:
+    """Validate CAP files (official XSD + semantics): one JSON object per file; exit 1 if any is invalid."""
+    from warning.cap.validate import validate_cap
+
+    all_valid = True
+    for file in files:
+        verdict = validate_cap(file.read_bytes())
+        all_valid &= verdict.valid
+        _print_json(verdict.as_json(str(file)))
+    if not all_valid:
+        raise typer.Exit(1)
+
+
+@cap_app.command("show")
+def cap_show(alert_id: str) -> None:
+    """The alert's latest version as CAP 1.2 XML."""
+    from warning.models import AlertVersion
+
+    c = _container(logging=False)
+    raw = asyncio.run(c.redis.hget(c.keys.alert(alert_id), "version_json"))
+    if not raw:
+        console.print(f"error: no alert {alert_id!r}")
+        raise typer.Exit(1)
+    sys.stdout.write(c.render_cap(AlertVersion.model_validate_json(raw)).decode("utf-8") + "\n")
 
 
 @rules_app.command("replay")

@@ -53,6 +53,15 @@ class Settings(BaseSettings):
     visibility_timeout_s: float = Field(default=30, gt=0)
     enqueue_batch: int = Field(default=2000, ge=1)
 
+    # CAP output (every alert version renders to CAP 1.2)
+    cap_sender: str = "warning@early-warning.local"
+    cap_identifier_prefix: str = ""  # prepended to "<alert_id>.v<version>"
+    cap_languages: list[str] = Field(default_factory=lambda: ["zh-CN", "en"])
+    cap_timezone: str = "Asia/Shanghai"
+    # blue → Minor and yellow → Moderate match CMA's CAP; orange and red are our choice.
+    cap_severity: dict[str, str] = Field(default_factory=lambda: {
+        "blue": "Minor", "yellow": "Moderate", "orange": "Severe", "red": "Extreme"})
+
     log_level: str = "INFO"
     twilio_auth_token: SecretStr | None = None  # read from env/file; never logged
 
@@ -70,6 +79,29 @@ class Settings(BaseSettings):
     def _redis_scheme(cls, value: str) -> str:
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError(f"expected redis://host:port/db, got {value!r}")
+        return value
+
+    @field_validator("cap_severity")
+    @classmethod
+    def _severities(cls, value: dict[str, str]) -> dict[str, str]:
+        allowed = {"Extreme", "Severe", "Moderate", "Minor", "Unknown"}
+        tiers = {"blue", "yellow", "orange", "red"}
+        if set(value) != tiers:
+            raise ValueError(f"needs exactly the tiers {sorted(tiers)}, got {sorted(value)}")
+        bad = {k: v for k, v in value.items() if v not in allowed}
+        if bad:
+            raise ValueError(f"CAP severities must be one of {sorted(allowed)}: {bad}")
+        return value
+
+    @field_validator("cap_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
     @property

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from warning.models import AlertVersion, MsgType, Tier, TierSignal, alert_key
+from warning.models import AlertVersion, MsgType, Reference, Tier, TierSignal, alert_key
 
 LifecycleState = dict[str, Any]
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
@@ -117,14 +117,14 @@ def _new_version(
     else:
         state["version"] += 1
         msg_type = "Cancel" if tier is Tier.none else "Update"
-    references = list(state["identifiers"])
+    references = [Reference(identifier=i, sent=datetime.fromisoformat(s)) for i, s in state["identifiers"]]
     alert = AlertVersion(
         alert_id=state["alert_id"], key=alert_key(hazard, area), hazard=hazard, area=area, tier=tier,
         version=state["version"], msg_type=msg_type, references=references, caused_at=_ts(now),
         issued_at=wall or datetime.now(UTC), expires=_ts(now + config.ttl_s),
         cause=_describe(cause),
     )
-    state["identifiers"].append(alert.identifier)
+    state["identifiers"].append([alert.identifier, alert.issued_at.isoformat()])
     state["tier"] = tier.value
     state["expires"] = now + config.ttl_s
     return alert

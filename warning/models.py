@@ -76,6 +76,13 @@ def alert_key(hazard: str, area: str) -> str:
     return f"{hazard}:{area}"
 
 
+class Reference(BaseModel):
+    """An earlier version this one refers to (CAP's sender,identifier,sent triple, less sender)."""
+
+    identifier: str
+    sent: datetime
+
+
 class AlertVersion(BaseModel):
     """One version of an alert, as published on ``warning.alerts``."""
 
@@ -86,7 +93,7 @@ class AlertVersion(BaseModel):
     tier: Tier
     version: int = Field(ge=1)
     msg_type: MsgType
-    references: list[str] = Field(default_factory=list)  # identifiers of earlier versions
+    references: list[Reference] = Field(default_factory=list)  # earlier versions, oldest first
     caused_at: datetime  # observed_at of the reading that caused this version
     issued_at: datetime  # wall clock when the pipeline decided it
     expires: datetime

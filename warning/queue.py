@@ -78,7 +78,7 @@ class DeliveryStore:
             "alert_id": alert.alert_id, "key": alert.key, "hazard": alert.hazard, "area": alert.area,
             "tier": alert.tier.value, "version": alert.version, "msg_type": alert.msg_type,
             "expires": expires, "issued_at": alert.issued_at.timestamp(), "cause": alert.cause,
-            "identifier": alert.identifier,
+            "identifier": alert.identifier, "version_json": alert.model_dump_json(),
         }
         flat = [str(x) for pair in fields.items() for x in pair]
         ttl = int(max(expires - time.time(), 0) + RETENTION_S)

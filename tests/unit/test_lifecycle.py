@@ -20,7 +20,8 @@ def test_issue_upgrade_downgrade_after_hold_then_cancel() -> None:
     assert v1 and (v1.tier, v1.version, v1.msg_type, v1.references) == (Tier.yellow, 1, "Alert", [])
     v2 = step(state, signal(Tier.red, T0 + 60), T0 + 60, CONFIG)
     assert v2 and (v2.tier, v2.version, v2.msg_type) == (Tier.red, 2, "Update")
-    assert v2.references == [v1.identifier] and v2.alert_id == v1.alert_id
+    assert [r.identifier for r in v2.references] == [v1.identifier] and v2.alert_id == v1.alert_id
+    assert v2.references[0].sent == v1.issued_at
     # Below red, but not for the hold time yet: no flapping.
     assert step(state, signal(Tier.blue, T0 + 120), T0 + 120, CONFIG) is None
     assert step(state, None, T0 + 120 + 599, CONFIG) is None
@@ -29,7 +30,7 @@ def test_issue_upgrade_downgrade_after_hold_then_cancel() -> None:
     assert step(state, signal(Tier.none, T0 + 800), T0 + 800, CONFIG) is None
     v4 = step(state, None, T0 + 1400, CONFIG)
     assert v4 and (v4.tier, v4.msg_type) == (Tier.none, "Cancel")
-    assert v4.references == [v1.identifier, v2.identifier, v3.identifier]
+    assert [r.identifier for r in v4.references] == [v1.identifier, v2.identifier, v3.identifier]
     assert state["tier"] == "none" and "alert_id" not in state
 
 

@@ -16,6 +16,10 @@ _HAZARD = {
 }
 
 
+def hazard_name(hazard: str, language: str) -> str:
+    return _HAZARD["en" if language.startswith("en") else "zh-CN"].get(hazard, hazard)
+
+
 def short_ref(alert: AlertVersion) -> str:
     """A reference a recipient can quote in a reply (the CAP identifier is too long)."""
     return f"{alert.alert_id[-6:]}v{alert.version}"

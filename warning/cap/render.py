@@ -1,0 +1,78 @@
+"""Render an alert version as CAP 1.2 (one <info> per configured language)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from xml.etree import ElementTree as ET
+from zoneinfo import ZoneInfo
+
+from warning.cap.parse import NS_12
+from warning.models import AlertVersion, Tier
+from warning.targeting.message import hazard_name, render_text
+
+_CATEGORY = {"gas": "Safety"}  # everything else we raise is meteorological or hydrological
+_RESPONSE = {Tier.blue: "Monitor", Tier.yellow: "Prepare", Tier.orange: "Prepare", Tier.red: "Execute"}
+
+
+@dataclass(frozen=True)
+class CapStyle:
+    sender: str = "warning@early-warning.local"
+    identifier_prefix: str = ""
+    languages: tuple[str, ...] = ("zh-CN", "en")
+    timezone: str = "Asia/Shanghai"
+    severity: dict[str, str] = field(default_factory=lambda: {
+        "blue": "Minor", "yellow": "Moderate", "orange": "Severe", "red": "Extreme"})
+
+
+def _time(value: datetime, zone: ZoneInfo) -> str:
+    # CAP 1.2 wants seconds precision and an explicit offset ("Z" is not allowed).
+    return value.astimezone(zone).replace(microsecond=0).isoformat()
+
+
+def render_cap(alert: AlertVersion, style: CapStyle, area_names: dict[str, str] | None = None) -> bytes:
+    zone = ZoneInfo(style.timezone)
+    ET.register_namespace("", NS_12)
+
+    def sub(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:
+        el = ET.SubElement(parent, f"{{{NS_12}}}{tag}")
+        if text is not None:
+            el.text = text
+        return el
+
+    root = ET.Element(f"{{{NS_12}}}alert")
+    sub(root, "identifier", style.identifier_prefix + alert.identifier)
+    sub(root, "sender", style.sender)
+    sub(root, "sent", _time(alert.issued_at, zone))
+    sub(root, "status", "Actual")
+    sub(root, "msgType", alert.msg_type)
+    sub(root, "scope", "Public")
+    if alert.references:
+        sub(root, "references", " ".join(
+            f"{style.sender},{style.identifier_prefix}{r.identifier},{_time(r.sent, zone)}" for r in alert.references))
+    cancel = alert.msg_type == "Cancel"
+    for language in style.languages:
+        name = (area_names or {}).get(language, alert.area)
+        info = sub(root, "info")
+        sub(info, "language", language)
+        sub(info, "category", _CATEGORY.get(alert.hazard, "Met"))
+        sub(info, "event", hazard_name(alert.hazard, language))
+        sub(info, "responseType", "AllClear" if cancel else _RESPONSE[alert.tier])
+        sub(info, "urgency", "Past" if cancel else ("Immediate" if alert.tier.rank >= 3 else "Expected"))
+        sub(info, "severity", "Minor" if cancel else style.severity[alert.tier.value])
+        sub(info, "certainty", "Observed")
+        code = sub(info, "eventCode")
+        sub(code, "valueName", "tier")
+        sub(code, "value", alert.tier.value)
+        sub(info, "effective", _time(alert.caused_at, zone))
+        sub(info, "expires", _time(alert.expires, zone))
+        sub(info, "headline", render_text(alert, language, name))
+        if alert.cause:
+            sub(info, "description", alert.cause)
+        area = sub(info, "area")
+        sub(area, "areaDesc", name)
+        if alert.area.isdigit():
+            geocode = sub(area, "geocode")
+            sub(geocode, "valueName", "GB/T 2260")
+            sub(geocode, "value", alert.area)
+    return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
