@@ -8,7 +8,7 @@ answer as the live run.
 
 State is a JSON-able dict kept in a Faust table keyed by the alert key::
 
-    {"hazard", "area", "stations": {station_id: [tier, epoch_s]},
+    {"hazard", "area", "stations": {"station#rule": [tier, epoch_s]},
      "alert_id", "tier", "version", "identifiers", "expires", "below_since"}
 """
 
@@ -64,7 +64,7 @@ def step(
     if signal is not None:
         state.setdefault("hazard", signal.hazard)
         state.setdefault("area", signal.area)
-        state.setdefault("stations", {})[signal.station_id] = [signal.tier.value, now]
+        state.setdefault("stations", {})[signal.source] = [signal.tier.value, now]
     stations: dict[str, list[Any]] = state.setdefault("stations", {})
     for station_id, (_, at) in list(stations.items()):
         if now - at >= config.ttl_s:

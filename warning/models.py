@@ -71,6 +71,11 @@ class TierSignal(BaseModel):
     def alert_key(self) -> str:
         return alert_key(self.hazard, self.area)
 
+    @property
+    def source(self) -> str:
+        """What this signal speaks for: one rule at one station (or one CAP chain)."""
+        return f"{self.station_id}#{self.rule_id}" if self.rule_id else self.station_id
+
 
 def alert_key(hazard: str, area: str) -> str:
     return f"{hazard}:{area}"

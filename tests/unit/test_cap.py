@@ -14,9 +14,7 @@ from warning.cap.render import CapStyle, render_cap
 from warning.cap.validate import schema, validate_cap
 from warning.models import AlertVersion, Reference, Tier
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "cap"
-if not CORPUS.exists():  # CI clones into another folder with shared/ beside it
-    CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "cap"
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "cap"  # shared/ beside the checkout
 
 # The verdicts of shared/corpus/cap/README.md, checked with the official schemas — with one
 # disagreement: the README lists noaa_errors.cap as valid CAP 1.1, but the official CAP 1.1

@@ -55,8 +55,8 @@ def test_duplicate_reading_is_counted_once() -> None:
         evaluate_station(PACK, state, [obs(value=30.0, minutes=0)], lambda o: "A")
     result = evaluate_station(PACK, state, [obs(value=19.9, minutes=10)], lambda o: "A")
     assert result.signals == []  # 30 + 19.9 = 49.9: still nothing, not 109.9
-    assert state["readings"]["rainfall"] == [[obs(minutes=0).observed_at.timestamp(), 30.0],  # type: ignore[index]
-                                             [obs(minutes=10).observed_at.timestamp(), 19.9]]
+    assert state["readings"]["rainfall"] == [  # type: ignore[index]
+        [obs(minutes=0).observed_at.timestamp(), obs(minutes=10).observed_at.timestamp()], [30.0, 19.9]]
 
 
 def test_out_of_order_within_lateness_counts_and_too_late_is_refused() -> None:

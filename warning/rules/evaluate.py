@@ -2,12 +2,13 @@
 
 State is a plain JSON-able dict so a Faust table can hold it::
 
-    {"readings": {kind: [[epoch_s, value], ...]},   # sorted, one entry per observed_at
-     "emitted":  {rule_id: [tier, epoch_s]}}        # last signal sent per rule
+    {"readings": {kind: [[epoch_s, ...], [value, ...]]},   # sorted times, one per observed_at
+     "emitted":  {rule_id: [tier, epoch_s]}}               # last signal sent per rule
 
 A reading is counted once (same station + kind + observed_at replaces, never adds);
 readings arriving out of order within ``allowed_lateness_s`` of the station's newest
-reading land in the right window; older ones are refused with a reason.
+reading land in the right window; older ones are refused with a reason. Windows are
+(now - window, now], where now is the station's newest reading of that kind.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ import bisect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from warning.models import WARNING_TIERS, Observation, Tier, TierSignal
-from warning.rules.pack import Rule, RulePack
+from warning.rules.pack import Aggregation, Rule, RulePack, TierThreshold
 
 StationState = dict[str, Any]
+Series = list[list[float]]  # [times, values]
 
 
 @dataclass(frozen=True)
@@ -36,43 +40,80 @@ class BatchResult:
     late: list[tuple[Observation, str]] = field(default_factory=list)
 
 
-def aggregate(rule_aggregation: str, readings: list[list[float]], now: float, window_s: float) -> float | None:
-    """Aggregate the values with observed_at in (now - window_s, now]."""
-    if rule_aggregation == "latest":
-        return readings[-1][1] if readings else None
-    times = [r[0] for r in readings]
-    lo = bisect.bisect_right(times, now - window_s)
+@cache
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _daily_max(times: list[float], values: list[float], now: float, days: int, zone: str) -> float | None:
+    """The smallest of the last ``days`` local days' maxima (all days present), else None."""
+    offset = _zone(zone).utcoffset(datetime.fromtimestamp(now, UTC)) or 0
+    shift = offset if isinstance(offset, int) else offset.total_seconds()
+    today = int((now + shift) // 86400)
+    start = (today - days + 1) * 86400 - shift
+    lo = bisect.bisect_left(times, start)
     hi = bisect.bisect_right(times, now)
-    values = [r[1] for r in readings[lo:hi]]
-    if not values:
+    maxima: dict[int, float] = {}
+    for ts, value in zip(times[lo:hi], values[lo:hi], strict=True):
+        day = int((ts + shift) // 86400)
+        if value > maxima.get(day, float("-inf")):
+            maxima[day] = value
+    return min(maxima.values()) if len(maxima) == days else None
+
+
+def aggregate(how: Aggregation, series: Series, now: float, spec: TierThreshold, zone: str) -> float | None:
+    times, values = series
+    if not times:
         return None
-    if rule_aggregation == "sum":
-        return sum(values)
-    if rule_aggregation == "max":
-        return max(values)
-    return sum(values) / len(values)
+    if how == "latest":
+        return values[-1]
+    if how == "daily_max":
+        return _daily_max(times, values, now, spec.days, zone)
+    hi = bisect.bisect_right(times, now)
+    if how == "sustained":
+        # The value in force at the window's start (the last reading at or before it) and
+        # every one since must meet the threshold: the minimum over that span.
+        start = bisect.bisect_right(times, now - spec.window_s) - 1
+        return min(values[start:hi]) if start >= 0 else None
+    lo = bisect.bisect_right(times, now - spec.window_s)
+    window = values[lo:hi]
+    if not window:
+        return None
+    if how == "sum":
+        return sum(window)
+    if how == "max":
+        return max(window)
+    return sum(window) / len(window)
 
 
-def rule_tier(rule: Rule, readings: list[list[float]], now: float) -> tuple[Tier, float | None]:
+def rule_tier(rule: Rule, series: Series, now: float, zone: str = "Asia/Shanghai") -> tuple[Tier, float | None]:
     """The loudest tier whose threshold is met at ``now`` (>= threshold meets it)."""
     for tier in WARNING_TIERS:
         spec = rule.tiers.get(tier)
         if spec is None:
             continue
-        value = aggregate(rule.aggregation, readings, now, spec.window_s)
+        value = aggregate(rule.aggregation_of(tier), series, now, spec, zone)
         # Round away float noise so 49.99999999 from summing 0.1s still reads as 50.
         if value is not None and round(value, 9) >= spec.threshold:
             return tier, value
     return Tier.none, None
 
 
-def _insert(readings: list[list[float]], ts: float, value: float) -> None:
-    times = [r[0] for r in readings]
+def _insert(series: Series, ts: float, value: float) -> None:
+    times, values = series
     i = bisect.bisect_left(times, ts)
-    if i < len(readings) and readings[i][0] == ts:
-        readings[i][1] = value  # the same reading delivered again: counted once
+    if i < len(times) and times[i] == ts:
+        values[i] = value  # the same reading delivered again: counted once
     else:
-        readings.insert(i, [ts, value])
+        times.insert(i, ts)
+        values.insert(i, value)
+
+
+def _trim(series: Series, before: float) -> None:
+    times, values = series
+    cut = bisect.bisect_right(times, before)
+    if cut:
+        del times[:cut], values[:cut]
 
 
 def evaluate_station(
@@ -87,32 +128,38 @@ def evaluate_station(
     Mutates ``state`` in place (the caller writes it back to its table once per batch).
     """
     result = BatchResult()
-    readings_by_kind: dict[str, list[list[float]]] = state.setdefault("readings", {})
+    by_kind: dict[str, Series] = state.setdefault("readings", {})
     emitted: dict[str, list[Any]] = state.setdefault("emitted", {})
     for obs in observations:
-        rules = pack.for_kind(obs.kind)
-        if not rules:
+        candidates = pack.for_kind(obs.kind)
+        if not candidates:
             continue  # a kind no rule watches is fine, just not interesting
+        area = area_of(obs)
+        rules = [pack.effective(r, area) for r in candidates if r.applies_to(area, obs.model_extra)]
+        if not rules:
+            continue
         ts = obs.observed_at.timestamp()
-        readings = readings_by_kind.setdefault(obs.kind, [])
-        newest = readings[-1][0] if readings else ts
+        series = by_kind.setdefault(obs.kind, [[], []])
+        newest = series[0][-1] if series[0] else ts
         if ts < newest - config.allowed_lateness_s:
             result.late.append((obs, f"reading is {newest - ts:.0f}s older than the station's newest; "
                                      f"allowed lateness is {config.allowed_lateness_s:.0f}s"))
             continue
-        _insert(readings, ts, obs.value)
-        now = readings[-1][0]
-        retention = max(rule.retention_s for rule in rules) + config.allowed_lateness_s
-        while readings and readings[0][0] <= now - retention:
-            readings.pop(0)
+        _insert(series, ts, obs.value)
+        now = series[0][-1]
+        # Keep one reading before the longest window: 'sustained' needs the value in force then.
+        keep = max(rule.retention_s for rule in rules) + config.allowed_lateness_s
+        cut = bisect.bisect_right(series[0], now - keep) - 1
+        if cut > 0:
+            _trim(series, series[0][cut - 1])
         for rule in rules:
-            tier, value = rule_tier(rule, readings, now)
+            tier, value = rule_tier(rule, series, now, pack.timezone)
             last_tier, last_at = emitted.get(rule.id, [Tier.none.value, 0.0])
             changed = tier.value != last_tier
             stale = tier is not Tier.none and now - last_at >= config.refresh_s
             if changed or stale:
                 emitted[rule.id] = [tier.value, now]
                 result.signals.append(TierSignal(
-                    hazard=rule.hazard, area=area_of(obs), station_id=obs.station_id, tier=tier,
+                    hazard=rule.hazard, area=area, station_id=obs.station_id, tier=tier,
                     at=datetime.fromtimestamp(now, UTC), value=value, rule_id=rule.id))
     return result
