@@ -65,6 +65,7 @@ def step(
         state.setdefault("hazard", signal.hazard)
         state.setdefault("area", signal.area)
         state.setdefault("stations", {})[signal.source] = [signal.tier.value, now]
+    state.setdefault("tier", Tier.none.value)
     stations: dict[str, list[Any]] = state.setdefault("stations", {})
     for station_id, (_, at) in list(stations.items()):
         if now - at >= config.ttl_s:

@@ -66,7 +66,7 @@ signals = st.lists(st.tuples(st.sampled_from(["S1", "S2", "S3"]), st.sampled_fro
 
 @settings(max_examples=200)
 @given(signals)
-def test_lifecycle_versions_are_consecutive_and_reference_every_earlier_one(events: list[tuple[str, Tier, int]]) -> None:
+def test_lifecycle_versions_are_consecutive_and_reference_earlier_ones(events: list[tuple[str, Tier, int]]) -> None:
     state: dict[str, object] = {}
     now = T0.timestamp()
     chains: dict[str, list[str]] = {}
