@@ -9,7 +9,7 @@ from __future__ import annotations
 import faust
 
 from warning.bootstrap import Container
-from warning.pipeline import dispatch, evaluate, lifecycle
+from warning.pipeline import cap_feed, dispatch, evaluate, lifecycle
 
 
 def create_app(container: Container) -> faust.App:
@@ -29,6 +29,7 @@ def create_app(container: Container) -> faust.App:
         autodiscover=False,
     )
     evaluate.register(app, container)
+    cap_feed.register(app, container)
     lifecycle.register(app, container)
     dispatch.register(app, container)
     return app

@@ -93,11 +93,15 @@ def topics() -> None:
 @feed_app.command("push")
 def feed_push(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
               batch: Annotated[int, typer.Option(min=1, help="readings per Kafka message")] = 500) -> None:
-    """Push a JSONL file of observations to Kafka (batched per partition)."""
-    from warning.feeds import ensure_topics, push_observations, read_lines
+    """Push a JSONL file of observations, or one CAP XML message, to Kafka."""
+    from warning.feeds import ensure_topics, looks_like_xml, push_cap, push_observations, read_lines
 
     settings = load_settings()
     ensure_topics(settings)
+    data = file.read_bytes()
+    if looks_like_xml(data):
+        _print_json({"cap": push_cap(settings, data), "topic": settings.topic_prefix + "feeds.cap"})
+        return
     sent, odd = push_observations(settings, read_lines(file), batch=batch)
     _print_json({"readings": sent, "unparsed_lines": odd, "topic": settings.topic_prefix + "feeds.observations"})
 

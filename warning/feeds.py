@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -111,6 +112,23 @@ def push_observations(settings: Settings, lines: Iterable[bytes], batch: int = 5
     finally:
         prod.close()
     return len(good), odd
+
+
+def push_cap(settings: Settings, data: bytes) -> str:
+    """Send one CAP message to feeds.cap keyed by its identifier (validation happens downstream)."""
+    match = re.search(rb"<(?:\w+:)?identifier>\s*([^<\s]+)\s*</", data)
+    key = match.group(1) if match else b"unparsed"
+    prod = producer(settings)
+    try:
+        prod.send(TopicNames(settings.topic_prefix).cap, key=key, value=data)
+        prod.flush()
+    finally:
+        prod.close()
+    return key.decode("utf-8", errors="replace")
+
+
+def looks_like_xml(data: bytes) -> bool:
+    return data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
 
 
 def read_lines(path: Path) -> list[bytes]:

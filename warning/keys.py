@@ -52,6 +52,11 @@ class Keys:
         return f"{self.prefix}:delivery:{delivery_id}"
 
     @property
+    def cap_chains(self) -> str:
+        """Hash: "sender,identifier" of every CAP message seen -> the root of its chain."""
+        return f"{self.prefix}:cap:chains"
+
+    @property
     def active_alerts(self) -> str:
         """Sorted set: alert id scored by expiry (epoch seconds)."""
         return f"{self.prefix}:alerts:active"

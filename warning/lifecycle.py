@@ -64,7 +64,10 @@ def step(
     if signal is not None:
         state.setdefault("hazard", signal.hazard)
         state.setdefault("area", signal.area)
-        state.setdefault("stations", {})[signal.source] = [signal.tier.value, now]
+        if signal.final:
+            state.setdefault("stations", {}).pop(signal.source, None)
+        else:
+            state.setdefault("stations", {})[signal.source] = [signal.tier.value, now]
     state.setdefault("tier", Tier.none.value)
     stations: dict[str, list[Any]] = state.setdefault("stations", {})
     for station_id, (_, at) in list(stations.items()):
@@ -85,7 +88,8 @@ def step(
     below_since = state.get("below_since")
     if below_since is None:
         state["below_since"] = below_since = now
-    if now - below_since < config.downgrade_hold_s:
+    withdrawn = signal is not None and signal.final  # the issuer said so: no waiting
+    if now - below_since < config.downgrade_hold_s and not withdrawn:
         return None
     state["below_since"] = None
     version = _new_version(state, area_tier, now, config, wall, cause=signal)
@@ -119,20 +123,24 @@ def _new_version(
         state["version"] += 1
         msg_type = "Cancel" if tier is Tier.none else "Update"
     references = [Reference(identifier=i, sent=datetime.fromisoformat(s)) for i, s in state["identifiers"]]
+    expires = now + config.ttl_s
+    if cause is not None and cause.expires is not None:
+        expires = cause.expires.timestamp()  # a bureau's CAP says how long its warning lasts
     alert = AlertVersion(
         alert_id=state["alert_id"], key=alert_key(hazard, area), hazard=hazard, area=area, tier=tier,
         version=state["version"], msg_type=msg_type, references=references, caused_at=_ts(now),
-        issued_at=wall or datetime.now(UTC), expires=_ts(now + config.ttl_s),
-        cause=_describe(cause),
+        issued_at=wall or datetime.now(UTC), expires=_ts(expires), cause=_describe(cause),
     )
     state["identifiers"].append([alert.identifier, alert.issued_at.isoformat()])
     state["tier"] = tier.value
-    state["expires"] = now + config.ttl_s
+    state["expires"] = expires
     return alert
 
 
 def _describe(signal: TierSignal | None) -> str:
     if signal is None:
         return "condition held below the previous tier for the hold time"
+    if signal.rule_id == "cap":
+        return f"CAP {signal.station_id.removeprefix('cap:')} ({signal.tier.value})"
     value = f"{signal.value:g}" if signal.value is not None else "n/a"
     return f"station {signal.station_id}: {signal.rule_id} = {value} ({signal.tier.value})"

@@ -66,6 +66,8 @@ class TierSignal(BaseModel):
     at: datetime  # observed_at of the reading that produced it
     value: float | None = None  # the aggregate that met the threshold
     rule_id: str = ""
+    expires: datetime | None = None  # the issuer's own expiry (CAP), else the lifecycle's TTL
+    final: bool = False  # the source withdraws itself (a CAP Cancel): no downgrade hold
 
     @property
     def alert_key(self) -> str:

@@ -5,16 +5,15 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaProducer
 
 from consumers.sinks import read_sink
+from tests.acceptance.conftest import cli, consume_all, logs
 from tests.conftest import settings_env, wait_for
 from warning.config import Settings
 from warning.feeds import ensure_topics
@@ -28,41 +27,6 @@ RED_GAS = {
     "push": {"gw-nt-02", "res-nt-01", "res-nt-03", "res-nt-04"},
     "grid": {"grid:440305001001", "grid:440305001002"},
 }
-
-
-@pytest.fixture
-def pipeline(settings: Settings, tmp_path: Path) -> Iterator[Processes]:
-    with Processes(tmp_path / "logs", env=settings_env(settings)) as procs:
-        procs.start_pipeline()
-        yield procs
-
-
-def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    import os
-
-    return subprocess.run([sys.executable, "-m", "warning", *args], capture_output=True, text=True,
-                          env={**os.environ, **settings_env(settings)}, timeout=60)
-
-
-def logs(tmp_path: Path) -> str:
-    return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted((tmp_path / "logs").glob("*.log")))
-
-
-def consume_all(settings: Settings, topic: str, want: int, timeout: float = 30) -> list[dict[str, Any]]:
-    consumer = KafkaConsumer(settings.topic_prefix + topic, bootstrap_servers=settings.kafka_bootstrap,
-                             auto_offset_reset="earliest", consumer_timeout_ms=500, group_id=None)
-    got: list[dict[str, Any]] = []
-
-    def poll() -> bool:
-        for batch in consumer.poll(timeout_ms=200).values():
-            got.extend(orjson.loads(m.value) for m in batch)
-        return len(got) >= want
-
-    try:
-        wait_for(poll, timeout, f"{want} records on {topic}", lambda: got)
-    finally:
-        consumer.close()
-    return got
 
 
 def test_threshold_crossing_reaches_every_recipient_once_and_is_acknowledged(

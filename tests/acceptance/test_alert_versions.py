@@ -1,0 +1,104 @@
+"""Alert versions on the real Kafka: references, a worker crash mid-series, the CAP chain."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.acceptance.conftest import cli, consume_all, logs
+from tests.conftest import wait_for
+from tests.unit.test_cap import ZH_CAP
+from warning.config import Settings
+from warning.runner import Processes
+
+pytestmark = pytest.mark.integration
+
+
+def push_readings(settings: Settings, tmp_path: Path, values: list[tuple[float, int]], t0: datetime) -> None:
+    feed = tmp_path / f"feed-{values[0][1]}.jsonl"
+    feed.write_bytes(b"".join(orjson.dumps({
+        "station_id": "GAS-NT-001", "kind": "gas_lel", "value": v, "unit": "%LEL",
+        "observed_at": (t0 + timedelta(seconds=s)).isoformat()}) + b"\n" for v, s in values))
+    assert cli(settings, "feed", "push", str(feed)).returncode == 0
+
+
+def distinct_versions(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """warning.alerts is at-least-once: a crash may repeat a version, never change it."""
+    by_version: dict[tuple[str, int], dict[str, Any]] = {}
+    for record in records:
+        key = (record["alert_id"], record["version"])
+        if key in by_version:
+            assert {k: v for k, v in record.items() if k != "issued_at"} == \
+                   {k: v for k, v in by_version[key].items() if k != "issued_at"}
+        by_version.setdefault(key, record)
+    return sorted(by_version.values(), key=lambda r: r["version"])
+
+
+def test_readings_give_versions_with_references_even_across_a_worker_crash(
+        settings: Settings, pipeline: Processes, tmp_path: Path) -> None:
+    t0 = datetime.now(UTC).replace(microsecond=0)
+    push_readings(settings, tmp_path, [(12.0, 0), (30.0, 10)], t0)  # blue, then orange
+    first = consume_all(settings, "warning.alerts", 2, timeout=90)
+    pipeline.kill("worker")  # kill -9 mid-series
+    pipeline.start("worker", "worker")
+    push_readings(settings, tmp_path, [(60.0, 20)], t0)  # red
+    wait_for(lambda: len(distinct_versions(consume_all(settings, "warning.alerts", len(first) + 1, 90))) == 3,
+             30, "the third version", lambda: logs(tmp_path))
+    versions = distinct_versions(consume_all(settings, "warning.alerts", 3))
+    alert_id = f"gas-440305001-{t0.strftime('%Y%m%dT%H%M%SZ')}"
+    assert [(v["alert_id"], v["version"], v["tier"], v["msg_type"]) for v in versions] == [
+        (alert_id, 1, "blue", "Alert"), (alert_id, 2, "orange", "Update"), (alert_id, 3, "red", "Update")]
+    assert [[r["identifier"] for r in v["references"]] for v in versions] == [
+        [], [f"{alert_id}.v1"], [f"{alert_id}.v1", f"{alert_id}.v2"]]
+    assert versions[2]["caused_at"] == (t0 + timedelta(seconds=20)).isoformat().replace("+00:00", "Z")
+
+
+def cap_message(msg_type: str, identifier: str, severity: str, references: str = "") -> bytes:
+    now = datetime.now(UTC).astimezone().replace(microsecond=0)
+    text = (ZH_CAP.replace("<identifier>44030041600000_20260701080000</identifier>",
+                           f"<identifier>{identifier}</identifier>")
+            .replace("<msgType>Alert</msgType>", f"<msgType>{msg_type}</msgType>")
+            .replace("<scope>Public</scope>", f"<scope>Public</scope>{references}")  # the schema's order
+            .replace("<severity>Severe</severity>", f"<severity>{severity}</severity>")
+            .replace("2026-07-01T08:00:00+08:00", now.isoformat())
+            .replace("2026-07-01T20:00:00+08:00", (now + timedelta(hours=6)).isoformat())
+            .replace("<value>440305</value>", "<value>440305002</value>"))
+    return text.encode("gb18030")
+
+
+def test_cap_alert_update_cancel_drive_one_alert_and_hostile_cap_is_rejected(
+        settings: Settings, pipeline: Processes, tmp_path: Path) -> None:
+    sent = datetime.now(UTC).astimezone().replace(microsecond=0).isoformat()
+
+    def refs(identifier: str) -> str:
+        return f"<references>szmb@weather.sz.gov.cn,{identifier},{sent}</references>"
+
+    corpus = Path(__file__).resolve().parents[3] / "shared/corpus/cap/google-cap-library"
+    files = {
+        "alert": cap_message("Alert", "SZ-1", "Severe"),
+        "update": cap_message("Update", "SZ-2", "Extreme", refs("SZ-1")),
+        "cancel": cap_message("Cancel", "SZ-3", "Minor", refs("SZ-2")),
+        "hostile": (corpus / "xee.cap").read_bytes(),
+    }
+    for name in ("hostile", "alert", "update", "cancel"):
+        path = tmp_path / f"{name}.xml"
+        path.write_bytes(files[name])
+        pushed = cli(settings, "feed", "push", str(path))
+        assert pushed.returncode == 0, pushed.stderr
+        if name != "cancel":
+            want = {"hostile": 0, "alert": 1, "update": 2}[name]
+            if want:  # wait, so the chain index knows SZ-1 before its Update arrives
+                consume_all(settings, "warning.alerts", want, timeout=90)
+    versions = distinct_versions(consume_all(settings, "warning.alerts", 3, timeout=60))
+    assert [(v["hazard"], v["area"], v["version"], v["tier"], v["msg_type"]) for v in versions] == [
+        ("rainstorm", "440305002", 1, "orange", "Alert"), ("rainstorm", "440305002", 2, "red", "Update"),
+        ("rainstorm", "440305002", 3, "none", "Cancel")]
+    assert len({v["alert_id"] for v in versions}) == 1
+    assert datetime.fromisoformat(versions[0]["expires"]) > datetime.now(UTC) + timedelta(hours=5)
+    (rejected,) = consume_all(settings, "warning.rejected", 1)
+    assert rejected["stage"] == "cap" and rejected["reason"].startswith("refused: DTDForbidden")
+    assert rejected["source_topic"] == f"{settings.topic_prefix}feeds.cap"

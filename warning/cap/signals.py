@@ -1,0 +1,70 @@
+"""A met bureau's CAP warning -> tier signals for the lifecycle (pure).
+
+Every message of one CAP chain (Alert, its Updates, its Cancel) speaks as one *source*,
+named after the chain's first identifier, so an Update changes that source's tier and a
+Cancel withdraws it — exactly as a station's readings do. The caller resolves
+``references`` to chain roots (kept in Redis) and passes them in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from warning.cap.model import CapMessage
+from warning.models import Tier, TierSignal
+from warning.rules.pack import CapMapping
+
+ACTIONABLE_STATUS = "Actual"
+
+
+@dataclass
+class CapDecision:
+    signals: list[TierSignal] = field(default_factory=list)
+    root: str | None = None  # the chain this message belongs to (to remember for later Updates)
+    refused: str | None = None  # why nothing can be done with it (goes to warning.rejected)
+    skipped: str | None = None  # valid, deliberately not dispatched (Test / Exercise / …)
+
+
+def chain_key(sender: str, identifier: str) -> str:
+    return f"{sender},{identifier}"
+
+
+def cap_signals(message: CapMessage, mapping: CapMapping, roots: dict[str, str],
+                languages: tuple[str, ...] = ("zh-CN", "zh", "en")) -> CapDecision:
+    """Decide what a CAP message means for our alerts.
+
+    ``roots`` maps ``chain_key(sender, identifier)`` of earlier messages to their chain root.
+    """
+    if message.status != ACTIONABLE_STATUS:
+        return CapDecision(skipped=f"status {message.status}: not dispatched")
+    if message.msg_type not in ("Alert", "Update", "Cancel"):
+        return CapDecision(skipped=f"msgType {message.msg_type}: nothing to dispatch")
+    root = chain_key(message.sender, message.identifier)
+    if message.msg_type != "Alert":
+        if not message.references:
+            return CapDecision(refused=f"msgType {message.msg_type} without references: "
+                                       "cannot tell which alert it changes")
+        known = [roots[k] for r in message.references if (k := chain_key(r.sender, r.identifier)) in roots]
+        if known:
+            root = known[0]
+        elif message.msg_type == "Cancel":
+            return CapDecision(refused="Cancel references no alert we know: "
+                                       + " ".join(r.identifier for r in message.references))
+        # An Update of something we never saw: treat it as the start of a chain.
+    info = message.info_for(languages)
+    if info is None:
+        return CapDecision(refused="no <info> block: no event, severity or area to act on")
+    hazard = mapping.hazard_of(info.event)
+    if hazard is None:
+        return CapDecision(refused=f"event {info.event!r} maps to no hazard (rule pack cap.events)")
+    tier = Tier.none if message.msg_type == "Cancel" else mapping.severity_tiers.get(info.severity)
+    if tier is None:
+        return CapDecision(refused=f"severity {info.severity!r} maps to no tier (rule pack cap.severity_tiers)")
+    codes = sorted({value for area in info.areas for name, value in area.geocodes
+                    if name in mapping.geocodes and value.isdigit()})
+    areas = codes or [f"unmapped:{message.sender}"]  # targeting hands these to the city duty officers
+    at = info.effective or message.sent
+    signals = [TierSignal(hazard=hazard, area=area, station_id=f"cap:{root}", tier=tier, at=at,
+                          rule_id="cap", expires=info.expires, final=message.msg_type == "Cancel")
+               for area in areas]
+    return CapDecision(signals=signals, root=root)
