@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install up down status run demo test lint clean
+.PHONY: install up down status run demo test bench lint clean
 
 install: $(STAMP)
 
@@ -34,6 +34,11 @@ demo: install
 # The test session starts the stack itself (or reuses a running one).
 test: install
 	$(VENV)/bin/pytest -q
+
+# Every scenario on the real local stack (started and stopped if not running); figures are
+# medians of 3 runs, printed as a table and kept in bench/results/latest.json (+ a dated copy).
+bench: install
+	$(VENV)/bin/warning bench all --repeats 3 --save
 
 lint: install
 	$(VENV)/bin/ruff check warning consumers tests deploy

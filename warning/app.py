@@ -23,6 +23,10 @@ def create_app(container: Container) -> faust.App:
         table_standby_replicas=0,
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
+        # Evaluate acknowledges a message only once its window state is in the changelog,
+        # so a quiet partition may hold unacknowledged messages; a rebalance must not wait
+        # for them: the new owner replays them, and every stage is idempotent to a replay.
+        stream_wait_empty=False,
         broker_session_timeout=settings.worker_session_timeout_s,
         broker_heartbeat_interval=max(settings.worker_session_timeout_s / 5, 1.0),
         web_enabled=False,

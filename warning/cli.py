@@ -300,6 +300,20 @@ def demo_cmd(timeout: float = 180.0) -> None:
     _run(keep_serving=False, demo=True, timeout=timeout)
 
 
+@app.command()
+def bench(scenario: Annotated[str, typer.Argument(help="evaluate | all")] = "all",
+          repeats: Annotated[int, typer.Option(min=1, help="runs per scenario; figures are medians")] = 3,
+          as_json: Annotated[bool, typer.Option("--json")] = False,
+          save: Annotated[bool, typer.Option(help="write bench/results/latest.json and a dated copy")] = False) -> None:
+    """Run benchmark scenarios on the real local stack; print a table (or one JSON object per scenario)."""
+    from warning.bench.report import run_scenarios
+
+    results = run_scenarios(load_settings(), scenario, repeats, save=save)
+    for result in results:
+        if as_json:
+            _print_json({k: v for k, v in result.items() if k != "runs"})
+
+
 def main() -> None:
     try:
         app()

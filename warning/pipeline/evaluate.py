@@ -1,15 +1,26 @@
-"""Stage 1-2, ingest + evaluate: observations -> per-station window state -> tier signals.
+"""Stages 1-2, ingest + evaluate: observations -> per-station window state -> tier signals.
 
 One pass of pure code per message (a message may carry a batch of readings of one
-partition's stations) and one table write per station.
+partition's stations). Window state is written back to its changelog-backed table the
+way Kafka Streams' record cache does it: a station's window is updated in memory and
+written to the changelog once per flush (after FLUSH_EVENTS messages of a partition, and
+by a timer at least every FLUSH_S seconds), and only then are the messages it covers
+acknowledged. A crash before
+a flush re-delivers those messages; a reading delivered twice replaces itself, so the
+replay rebuilds exactly the lost state. Nothing is lost and nothing counted twice, and a
+busy station costs one changelog write per flush instead of one per reading.
 """
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
 
 import faust
 import structlog
+from faust.types import TP, EventT
 
 from warning.bootstrap import Container
 from warning.ingest import parse_observations
@@ -18,6 +29,23 @@ from warning.pipeline.common import raw_topic, reject
 from warning.rules.evaluate import evaluate_station
 
 log = structlog.get_logger()
+FLUSH_EVENTS = 200  # messages of one partition between changelog flushes
+FLUSH_S = 5.0  # at most about this long between a window change and its changelog record
+
+
+@dataclass
+class WriteBack:
+    """Dirty station windows and the unacknowledged messages they cover, per partition."""
+
+    dirty: dict[TP, dict[str, dict[str, Any]]] = field(default_factory=lambda: defaultdict(dict))
+    pending: dict[TP, list[EventT[bytes]]] = field(default_factory=lambda: defaultdict(list))
+    flushed_at: dict[TP, float] = field(default_factory=dict)
+
+    def forget(self, partitions: set[TP]) -> None:
+        """Partitions moved to another worker: it replays their unacknowledged messages."""
+        for tp in partitions:
+            self.dirty.pop(tp, None)
+            self.pending.pop(tp, None)
 
 
 def register(app: faust.App, c: Container) -> None:
@@ -25,13 +53,45 @@ def register(app: faust.App, c: Container) -> None:
     signals = raw_topic(app, c.topics.signals)
     rejected = raw_topic(app, c.topics.rejected)
     stations = app.Table("station-windows", default=dict, partitions=app.conf.topic_partitions)
+    cache = WriteBack()
+
+    async def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        cache.forget(set(args[0]) if args else set())
+
+    app.on_partitions_revoked.connect(on_revoked)
+
+    def flush(tp: TP) -> None:
+        """Write the partition's dirty windows to the changelog, then acknowledge what they cover.
+
+        Synchronous, so neither the agent nor the timer can interleave with it; the
+        partition is explicit, so it works outside stream iteration too.
+        """
+        dirty = cache.dirty.get(tp)
+        for station_id, state in (dirty or {}).items():
+            stations.data[station_id] = state  # the store, without a second changelog record
+            stations.send_changelog(tp.partition, station_id, state)
+        for done in cache.pending.get(tp, []):
+            done.ack()
+        if dirty:
+            dirty.clear()
+        cache.pending.pop(tp, None)
+        cache.flushed_at[tp] = time.monotonic()
+
+    @app.timer(FLUSH_S / 2)
+    async def flush_quiet_partitions() -> None:
+        now = time.monotonic()
+        for tp in [tp for tp, events in cache.pending.items() if events]:
+            if now - cache.flushed_at.get(tp, 0.0) >= FLUSH_S:
+                flush(tp)
 
     def area_of(obs: Observation) -> str:
         return c.directory.area_of_station(obs.station_id)
 
     @app.agent(observations, name="evaluate")
     async def evaluate(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
+        manual: Any = stream  # Stream.noack() is not on the StreamT protocol
+        async for event in manual.noack().events():
+            tp = event.message.tp
             key, raw = event.key, event.value
             parsed = parse_observations(raw)
             for payload, reason in parsed.refused:
@@ -39,10 +99,12 @@ def register(app: faust.App, c: Container) -> None:
             by_station: dict[str, list[Observation]] = defaultdict(list)
             for obs in parsed.observations:
                 by_station[obs.station_id].append(obs)
+            dirty = cache.dirty[tp]
             for station_id, readings in by_station.items():
-                state = dict(stations[station_id])
+                state = dirty.get(station_id)
+                if state is None:
+                    state = dirty[station_id] = stations[station_id]  # the stored window, or a new one
                 result = evaluate_station(c.pack, state, readings, area_of, c.eval_config)
-                stations[station_id] = state
                 for obs, reason in result.late:
                     await reject(rejected, "evaluate", reason, c.topics.observations, key,
                                  obs.model_dump_json().encode())
@@ -50,3 +112,6 @@ def register(app: faust.App, c: Container) -> None:
                     log.info("tier_signal", station_id=station_id, hazard=signal.hazard,
                              area=signal.area, tier=signal.tier.value)
                     await signals.send(key=signal.alert_key.encode(), value=signal.model_dump_json().encode())
+            cache.pending[tp].append(event)
+            if len(cache.pending[tp]) >= FLUSH_EVENTS:
+                flush(tp)

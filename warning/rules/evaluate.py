@@ -131,11 +131,10 @@ def evaluate_station(
     by_kind: dict[str, Series] = state.setdefault("readings", {})
     emitted: dict[str, list[Any]] = state.setdefault("emitted", {})
     for obs in observations:
-        candidates = pack.for_kind(obs.kind)
-        if not candidates:
+        if not pack.for_kind(obs.kind):
             continue  # a kind no rule watches is fine, just not interesting
         area = area_of(obs)
-        rules = [pack.effective(r, area) for r in candidates if r.applies_to(area, obs.model_extra)]
+        rules = [r for r in pack.rules_at(obs.kind, area) if not r.match or r.applies_to(area, obs.model_extra)]
         if not rules:
             continue
         ts = obs.observed_at.timestamp()

@@ -95,7 +95,7 @@ class Rule(BaseModel):
     def aggregation_of(self, tier: Tier) -> Aggregation:
         return self.tiers[tier].aggregation or self.aggregation
 
-    @property
+    @cached_property
     def retention_s(self) -> float:
         """How much history this rule needs per station."""
         return max(max(t.window_s, t.days * 86400 if self.aggregation_of(k) == "daily_max" else 0)
@@ -173,6 +173,23 @@ class RulePack(BaseModel):
 
     def for_kind(self, kind: str) -> list[Rule]:
         return self._by_kind.get(kind, [])
+
+    def rules_at(self, kind: str, area: str) -> list[Rule]:
+        """The rules for this kind that apply in this area, overrides applied (cached).
+
+        Rules with ``match`` still need :meth:`Rule.applies_to` per reading.
+        """
+        key = (kind, area)
+        found = self._rules_at.get(key)
+        if found is None:
+            found = [self.effective(r, area) for r in self.for_kind(kind)
+                     if not r.areas or any(inside(area, a) for a in r.areas)]
+            self._rules_at[key] = found
+        return found
+
+    @cached_property
+    def _rules_at(self) -> dict[tuple[str, str], list[Rule]]:
+        return {}
 
     def effective(self, rule: Rule, area: str) -> Rule:
         """The rule with the most specific override for this area applied."""

@@ -6,6 +6,7 @@ township 440305001 -> grid 440305001001), so "inside an area" is a prefix test.
 
 from __future__ import annotations
 
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -99,12 +100,13 @@ class Directory(BaseModel):
     people: list[Person] = Field(default_factory=list)
     audience: dict[Tier, Audience] = Field(default_factory=_default_audience)
 
+    @cached_property
+    def _station_areas(self) -> dict[str, str]:
+        return {station.id: station.area for station in self.stations}
+
     def area_of_station(self, station_id: str) -> str:
         """The area a station's alerts are raised for; unknown stations get their own key."""
-        for station in self.stations:
-            if station.id == station_id:
-                return station.area
-        return f"station:{station_id}"
+        return self._station_areas.get(station_id) or f"station:{station_id}"
 
     def area_name(self, code: str, language: str = "zh-CN") -> str:
         for area in [self.city, *self.areas]:

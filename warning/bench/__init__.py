@@ -1,0 +1,1 @@
+"""`make bench` / `warning bench SCENARIO`: reproducible figures on the real local stack."""

@@ -1,0 +1,110 @@
+"""Scenario runs: the stack, a fresh namespace per run, repeats, medians, machine facts, results.
+
+Every figure is the median of ``repeats`` runs with min and max beside it (this machine
+is shared and noisy). The stack is started if nothing answers and stopped again after.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaAdminClient
+
+from warning.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK = [sys.executable, str(ROOT / "deploy" / "local" / "stack.py")]
+Scenario = Callable[[Settings, int], dict[str, Any]]
+
+
+@contextlib.contextmanager
+def local_stack() -> Iterator[None]:
+    """Use the running stack, or start one and stop it afterwards (leave the machine as found)."""
+    ready = subprocess.run([*STACK, "ready"], capture_output=True).returncode == 0
+    if not ready:
+        subprocess.run([*STACK, "up"], check=True, stdout=sys.stderr)
+    try:
+        yield
+    finally:
+        if not ready:
+            subprocess.run([*STACK, "down"], stdout=sys.stderr)
+
+
+def namespace(base: Settings, scenario: str, run: int, **overrides: Any) -> Settings:
+    tag = f"bench-{scenario}-{datetime.now(UTC).strftime('%H%M%S')}-{run}"
+    return base.model_copy(update={"topic_prefix": f"{tag}.", "app_id": tag, "redis_prefix": tag, **overrides})
+
+
+def drop_namespace(settings: Settings) -> None:
+    """Delete a run's topics, consumer group and Redis keys."""
+    import redis
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="warning-bench")
+    try:
+        mine = [t for t in admin.list_topics() if t.startswith((settings.topic_prefix, f"{settings.app_id}-"))]
+        if mine:
+            admin.delete_topics(mine)
+        with contextlib.suppress(Exception):  # the group may never have formed
+            admin.delete_groups([settings.app_id])
+    finally:
+        admin.close()
+    client = redis.Redis.from_url(settings.redis_url)
+    for key in client.scan_iter(match=f"{settings.redis_prefix}:*", count=1000):
+        client.delete(key)
+    client.close()
+
+
+def machine() -> dict[str, Any]:
+    memory_kb = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                      if line.startswith("MemTotal")), 0)
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return {"cores": os.cpu_count(), "memory_gib": round(memory_kb / 1024 / 1024, 1), "cpu": cpu,
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
+def versions() -> dict[str, str]:
+    out = {}
+    for package in ("faust-streaming", "aiokafka", "kafka-python", "redis", "pydantic", "orjson"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[package] = metadata.version(package)
+    libs = ROOT / ".run" / "kafka" / "libs"
+    kafka = sorted(p.name for p in libs.glob("kafka_2.13-*.jar")) if libs.exists() else []
+    if kafka:
+        out["kafka"] = kafka[0].removeprefix("kafka_2.13-").removesuffix(".jar")
+    with contextlib.suppress(OSError, IndexError):
+        out["redis-server"] = subprocess.run(["redis-server", "--version"], capture_output=True,
+                                             text=True).stdout.split()[2].removeprefix("v=")
+    return out
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median of every numeric figure across runs, with _min and _max beside it."""
+    out: dict[str, Any] = {}
+    for key in runs[0]:
+        values = [r[key] for r in runs if isinstance(r.get(key), int | float) and not isinstance(r.get(key), bool)]
+        if len(values) == len(runs):
+            out[key] = round(statistics.median(values), 3)
+            out[f"{key}_min"], out[f"{key}_max"] = round(min(values), 3), round(max(values), 3)
+        else:
+            out[key] = runs[-1][key]  # non-numeric (a profile, a note): the last run's
+    return out
+
+
+def run(name: str, scenario: Scenario, base: Settings, repeats: int) -> dict[str, Any]:
+    started = time.monotonic()
+    runs = [scenario(base, i) for i in range(repeats)]
+    return {"scenario": name, **summarise(runs), "repeats": repeats, "runs": runs,
+            "seconds": round(time.monotonic() - started, 1), "machine": machine(), "versions": versions(),
+            "at": datetime.now(UTC).isoformat(timespec="seconds")}

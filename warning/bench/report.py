@@ -1,0 +1,49 @@
+"""Run scenarios, print the table, keep the JSON (bench/results/latest.json + a dated copy)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from warning.bench import evaluate
+from warning.bench.harness import ROOT, Scenario, local_stack, run
+from warning.config import Settings
+
+SCENARIOS: dict[str, tuple[Scenario, list[tuple[str, str, str]]]] = {
+    # name: (run one repetition, [(figure, unit, target)])
+    "evaluate": (evaluate.scenario, [("obs_per_s", "obs/s", ">= 20,000 per worker"),
+                                     ("obs_per_s_single", "obs/s", "(one reading per message)"),
+                                     ("alert_p50_ms", "ms", "produce -> alert, idle"),
+                                     ("alert_p99_ms", "ms", "produce -> alert, idle")]),
+}
+
+
+def run_scenarios(base: Settings, which: str, repeats: int, save: bool) -> list[dict[str, Any]]:
+    names = list(SCENARIOS) if which == "all" else [which]
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        raise SystemExit(f"unknown scenario {unknown[0]!r}; one of: {', '.join(SCENARIOS)}, all")
+    console = Console(stderr=True)
+    results = []
+    with local_stack():
+        for name in names:
+            with console.status(f"scenario {name}: {repeats} run(s)…"):
+                results.append(run(name, SCENARIOS[name][0], base, repeats))
+    table = Table("scenario", "figure", "median", "min", "max", "unit", "target", title="warning bench")
+    for result in results:
+        for figure, unit, target in SCENARIOS[result["scenario"]][1]:
+            table.add_row(result["scenario"], figure, str(result.get(figure)), str(result.get(f"{figure}_min")),
+                          str(result.get(f"{figure}_max")), unit, target)
+    console.print(table)
+    if save:
+        out = ROOT / "bench" / "results"
+        out.mkdir(parents=True, exist_ok=True)
+        blob = orjson.dumps({r["scenario"]: r for r in results}, option=orjson.OPT_INDENT_2)
+        (out / "latest.json").write_bytes(blob)
+        (out / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json").write_bytes(blob)
+        console.print(f"results: {out / 'latest.json'}")
+    return results
