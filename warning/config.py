@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     directory_file: Path | None = None  # None: the bundled demo directory
     sink_dir: Path = Path(".run/sinks")  # local channel sinks until real adapters exist
 
+    # Evaluate: window state reaches the changelog after this many messages of a partition,
+    # or this many seconds; a crash before that replays the messages (nothing is lost).
+    evaluate_flush_events: int = Field(default=200, ge=1)
+    evaluate_flush_s: float = Field(default=5.0, gt=0, le=300)
+
     # Alert lifecycle
     alert_ttl_s: float = Field(default=6 * 3600, gt=0)  # expiry after the latest version
     downgrade_hold_s: float = Field(default=1800, ge=0)  # below a tier this long to drop

@@ -8,9 +8,10 @@ from typing import Any
 
 import orjson
 import pytest
+from kafka import KafkaAdminClient
 
 from tests.acceptance.conftest import cli, consume_all, logs
-from tests.conftest import wait_for
+from tests.conftest import settings_env, wait_for
 from tests.unit.test_cap import ZH_CAP
 from warning.config import Settings
 from warning.runner import Processes
@@ -102,3 +103,44 @@ def test_cap_alert_update_cancel_drive_one_alert_and_hostile_cap_is_rejected(
     (rejected,) = consume_all(settings, "warning.rejected", 1)
     assert rejected["stage"] == "cap" and rejected["reason"].startswith("refused: DTDForbidden")
     assert rejected["source_topic"] == f"{settings.topic_prefix}feeds.cap"
+
+
+def committed(settings: Settings, topic: str) -> int:
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        offsets = admin.list_group_offsets(settings.app_id).get(settings.app_id, {})
+    finally:
+        admin.close()
+    return sum(meta.offset for tp, meta in offsets.items() if tp.topic == settings.topic_prefix + topic)
+
+
+def test_window_state_not_yet_in_the_changelog_survives_kill_9(
+        settings: Settings, tmp_path: Path) -> None:
+    """The write-back cache acknowledges readings only after their window is in the changelog:
+    kill -9 before a flush, and the restarted worker replays them into the window."""
+    env = {**settings_env(settings), "WARNING_EVALUATE_FLUSH_S": "60", "WARNING_EVALUATE_FLUSH_EVENTS": "1000"}
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+
+    def reading(kind: str, value: float, at: datetime) -> bytes:
+        return orjson.dumps({"station_id": "RAIN-NT-002", "kind": kind, "value": value, "unit": "",
+                             "observed_at": at.isoformat()}) + b"\n"
+
+    with Processes(tmp_path / "logs", env=env) as procs:
+        procs.start_pipeline()
+        first = tmp_path / "first.jsonl"  # 30 mm (no warning yet), then a gas reading as a sentinel
+        first.write_bytes(reading("rainfall", 30.0, t0) + reading("gas_lel", 12.0, t0))
+        assert cli(settings, "feed", "push", str(first)).returncode == 0
+        (gas,) = consume_all(settings, "warning.alerts", 1, timeout=90)  # so the 30 mm was evaluated
+        assert (gas["hazard"], gas["tier"]) == ("gas", "blue")
+        # Wait for a commit cycle after that (the lifecycle agent's offset on warning.signals):
+        # had evaluate acknowledged the readings early, their offsets would be committed now.
+        wait_for(lambda: committed(settings, "warning.signals") > 0, 60, "an offset commit")
+        procs.kill("worker")  # long before the 60 s flush: the 30 mm is only in memory
+        procs.start("worker", "worker")
+        second = tmp_path / "second.jsonl"
+        second.write_bytes(reading("rainfall", 25.0, t0 + timedelta(hours=1)))
+        assert cli(settings, "feed", "push", str(second)).returncode == 0
+        alerts = consume_all(settings, "warning.alerts", 2, timeout=90)
+    rain = [a for a in alerts if a["hazard"] == "rainstorm"]
+    # 30 + 25 = 55 mm in 3 h: orange, which needs the replayed 30 mm (25 mm alone is nothing).
+    assert [(a["area"], a["tier"], a["msg_type"]) for a in rain] == [("440305001", "orange", "Alert")]

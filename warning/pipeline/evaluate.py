@@ -3,9 +3,9 @@
 One pass of pure code per message (a message may carry a batch of readings of one
 partition's stations). Window state is written back to its changelog-backed table the
 way Kafka Streams' record cache does it: a station's window is updated in memory and
-written to the changelog once per flush (after FLUSH_EVENTS messages of a partition, and
-by a timer at least every FLUSH_S seconds), and only then are the messages it covers
-acknowledged. A crash before
+written to the changelog once per flush (after ``evaluate_flush_events`` messages of a
+partition, and by a timer at least every ``evaluate_flush_s`` seconds), and only then
+are the messages it covers acknowledged. A crash before
 a flush re-delivers those messages; a reading delivered twice replaces itself, so the
 replay rebuilds exactly the lost state. Nothing is lost and nothing counted twice, and a
 busy station costs one changelog write per flush instead of one per reading.
@@ -29,8 +29,6 @@ from warning.pipeline.common import raw_topic, reject
 from warning.rules.evaluate import evaluate_station
 
 log = structlog.get_logger()
-FLUSH_EVENTS = 200  # messages of one partition between changelog flushes
-FLUSH_S = 5.0  # at most about this long between a window change and its changelog record
 
 
 @dataclass
@@ -77,11 +75,13 @@ def register(app: faust.App, c: Container) -> None:
         cache.pending.pop(tp, None)
         cache.flushed_at[tp] = time.monotonic()
 
-    @app.timer(FLUSH_S / 2)
+    flush_s = c.settings.evaluate_flush_s
+
+    @app.timer(flush_s / 2)
     async def flush_quiet_partitions() -> None:
         now = time.monotonic()
         for tp in [tp for tp, events in cache.pending.items() if events]:
-            if now - cache.flushed_at.get(tp, 0.0) >= FLUSH_S:
+            if now - cache.flushed_at.get(tp, 0.0) >= flush_s:
                 flush(tp)
 
     def area_of(obs: Observation) -> str:
@@ -113,5 +113,5 @@ def register(app: faust.App, c: Container) -> None:
                              area=signal.area, tier=signal.tier.value)
                     await signals.send(key=signal.alert_key.encode(), value=signal.model_dump_json().encode())
             cache.pending[tp].append(event)
-            if len(cache.pending[tp]) >= FLUSH_EVENTS:
+            if len(cache.pending[tp]) >= c.settings.evaluate_flush_events:
                 flush(tp)
