@@ -21,6 +21,7 @@ import orjson
 import redis.asyncio as aioredis
 from kafka import KafkaAdminClient
 
+from warning.areas import inside
 from warning.bootstrap import Container
 from warning.config import CHANNELS, Settings
 from warning.feeds import ensure_topics, producer, push_observations
@@ -118,7 +119,7 @@ async def wait_delivered(c: Container, alerts: list[AlertVersion], timeout: floa
 
 def township_officer(c: Container, area: str) -> str:
     for person in c.directory.people:
-        if person.role == "officer" and person.level == "township" and area.startswith(person.jurisdiction or "~"):
+        if person.role == "officer" and person.level == "township" and inside(area, person.jurisdiction or "~"):
             return person.id
     return next(p.id for p in c.directory.people if p.role == "officer")
 

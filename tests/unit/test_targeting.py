@@ -63,7 +63,7 @@ def test_texts_in_both_languages() -> None:
 
 
 def test_gbt2260_padding_is_not_part_of_the_prefix() -> None:
-    from warning.targeting.audience import area_prefix
+    from warning.areas import area_prefix
 
     assert (area_prefix("440300"), area_prefix("440000"), area_prefix("440305"),
             area_prefix("440305001")) == ("4403", "44", "440305", "440305001")

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from warning.areas import area_prefix, inside
 from warning.models import Tier
+from warning.yamlfile import read_yaml
 
 Aggregation = Literal["latest", "max", "sum", "mean", "sustained", "daily_max"]
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
@@ -39,18 +39,6 @@ def parse_duration(text: str | float | int) -> float:
     if not match:
         raise ValueError(f"expected a duration like 30m, 3h or 2d, got {text!r}")
     return float(match.group(1)) * _UNIT_S[match.group(2)]
-
-
-def area_prefix(code: str) -> str:
-    """The prefix every code inside an area starts with (GB/T 2260 pads 440300 -> 4403)."""
-    if len(code) == 6 and code.isdigit():
-        while code.endswith("00") and len(code) > 2:
-            code = code[:-2]
-    return code
-
-
-def inside(code: str, area: str) -> bool:
-    return code.startswith(area_prefix(area))
 
 
 class TierThreshold(BaseModel):
@@ -221,19 +209,7 @@ def _describe(exc: ValidationError, source: str, raw: dict[str, Any]) -> str:
 
 
 def _read(path: Path | None) -> tuple[str, dict[str, Any]]:
-    if path is None:
-        source = "warning/data/default-rules.yaml"
-        text = resources.files("warning.data").joinpath("default-rules.yaml").read_text("utf-8")
-    else:
-        source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise RulePackError(f"{path}: cannot read rule pack: {exc.strerror}") from exc
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RulePackError(f"{source}: not valid YAML: {exc}") from exc
+    source, raw = read_yaml(path, "default-rules.yaml", "rule pack", RulePackError)
     if not isinstance(raw, dict):
         raise RulePackError(f"{source}: expected a mapping with 'name' and 'rules'")
     return source, raw

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from warning.areas import covers, inside
 from warning.models import AlertVersion, Tier
 from warning.targeting.directory import Directory, Person
 
@@ -16,26 +17,6 @@ class Target:
     language: str = "zh-CN"
 
 
-def area_prefix(code: str) -> str:
-    """The prefix every code inside an area starts with.
-
-    GB/T 2260 pads the six-digit codes: province 440000 and city 440300 contain the
-    districts 4403xx, so their trailing zero pairs are dropped; longer codes (township,
-    community, grid) are taken as they are.
-    """
-    if len(code) == 6 and code.isdigit():
-        while code.endswith("00") and len(code) > 2:
-            code = code[:-2]
-    return code
-
-
-def _inside(code: str, area: str) -> bool:
-    return code.startswith(area_prefix(area))
-
-
-def _covers(jurisdiction: str, area: str) -> bool:
-    """An officer covers an area inside their jurisdiction, or one inside the area."""
-    return _inside(area, jurisdiction) or _inside(jurisdiction, area)
 
 
 def _personal(person: Person) -> Target | None:
@@ -60,7 +41,7 @@ def targets_for(directory: Directory, alert: AlertVersion, audience_tier: Tier |
     if policy is None:
         return []
     area = alert.area
-    grids = [g for g in directory.grids if _inside(g.id, area)]
+    grids = [g for g in directory.grids if inside(g.id, area)]
     grid_ids = {g.id for g in grids}
     chosen: dict[tuple[str, str], Target] = {}
 
@@ -76,7 +57,7 @@ def targets_for(directory: Directory, alert: AlertVersion, audience_tier: Tier |
         if person.role == "grid_worker" and policy.grid_workers and grid_ids.intersection(person.grids):
             add(_personal(person))
         elif person.role == "officer" and person.level in policy.officers:
-            if _covers(person.jurisdiction or "", area):
+            if covers(person.jurisdiction or "", area):
                 add(_personal(person))
         elif person.role == "resident" and person.grid in grid_ids and (
                 policy.residents == "all" or (policy.residents == "opted_in" and person.opted_in)):

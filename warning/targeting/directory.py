@@ -7,14 +7,13 @@ township 440305001 -> grid 440305001001), so "inside an area" is a prefix test.
 from __future__ import annotations
 
 from functools import cached_property
-from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from warning.models import Tier
+from warning.yamlfile import read_yaml
 
 OfficerLevel = Literal["township", "district", "city"]
 Channel = Literal["sms", "push", "grid"]
@@ -117,19 +116,9 @@ class Directory(BaseModel):
 
 def load_directory(path: Path | None = None) -> Directory:
     """Load the directory; ``None`` loads the bundled demo directory."""
-    if path is None:
-        source = "warning/data/demo-directory.yaml"
-        text = resources.files("warning.data").joinpath("demo-directory.yaml").read_text("utf-8")
-    else:
-        source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise DirectoryError(f"{path}: cannot read directory: {exc.strerror}") from exc
+    source, raw = read_yaml(path, "demo-directory.yaml", "directory", DirectoryError)
     try:
-        return Directory.model_validate(yaml.safe_load(text))
-    except yaml.YAMLError as exc:
-        raise DirectoryError(f"{source}: not valid YAML: {exc}") from exc
+        return Directory.model_validate(raw)
     except ValidationError as exc:
         detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise DirectoryError(f"{source}: {detail}") from exc
