@@ -16,7 +16,9 @@ import redis.asyncio as aioredis
 
 from warning.bootstrap import Container, bootstrap
 from warning.config import Settings, load_settings
+from warning.keys import Keys
 from warning.runner import env_for
+from warning.targeting.importer import seed_demo_directory
 
 ROOT = Path(__file__).resolve().parents[1]
 STACK = [sys.executable, str(ROOT / "deploy" / "local" / "stack.py")]
@@ -64,8 +66,20 @@ def _delete_topics(settings: Settings) -> None:
         admin.close()
 
 
+def seed(settings: Settings) -> None:
+    """The bundled demo people and grids, in this test's Redis namespace."""
+    import redis
+
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        seed_demo_directory(client, Keys(settings.redis_prefix))
+    finally:
+        client.close()
+
+
 @pytest.fixture
 async def container(settings: Settings) -> AsyncIterator[Container]:
+    seed(settings)
     c = bootstrap(settings, logging=False)
     yield c
     await _delete_prefix(c.redis, settings.redis_prefix)

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from importlib import resources
+from typing import Any
 
+import redis
 import redis.asyncio as aioredis
 
 from warning.cap.render import CapStyle, render_cap
@@ -16,11 +19,13 @@ from warning.config import Settings, load_settings
 from warning.keys import Keys
 from warning.lifecycle import LifecycleConfig
 from warning.logs import configure_logging
-from warning.models import AlertVersion
+from warning.models import AlertVersion, Observation
 from warning.queue import DeliveryStore
 from warning.rules.evaluate import EvalConfig
 from warning.rules.pack import RulePack, load_pack
 from warning.targeting.directory import Directory, load_directory
+from warning.targeting.grids import GridRegistry
+from warning.targeting.recipients import RecipientStore
 from warning.topics import TopicNames
 
 
@@ -31,6 +36,8 @@ class Container:
     directory: Directory
     keys: Keys
     topics: TopicNames
+    grids: GridRegistry
+    grids_version: str | None = None
     eval_config: EvalConfig = field(default_factory=EvalConfig)
     lifecycle_config: LifecycleConfig = field(default_factory=LifecycleConfig)
 
@@ -45,6 +52,29 @@ class Container:
         return DeliveryStore(self.redis, self.keys)
 
     @cached_property
+    def recipients(self) -> RecipientStore:
+        return RecipientStore(self.redis, self.keys)
+
+    def area_of(self, obs: Observation) -> str:
+        """A station's area: from the directory, else the grid its coordinates fall in."""
+        area = self.directory.area_of_station(obs.station_id)
+        if area.startswith("station:") and obs.lat is not None and obs.lon is not None:
+            found = self.grids.at_point(obs.lat, obs.lon)
+            if found:
+                return found[0].id
+        return area
+
+    async def refresh_grids(self) -> None:
+        """Reload the registry when `warning grids import` has replaced it."""
+        version: Any = await self.redis.get(self.keys.grids_version)
+        version = str(version) if version is not None else None
+        if version is not None and version != self.grids_version:
+            raw = await self.redis.get(self.keys.grids)
+            if raw:
+                self.grids = GridRegistry.from_geojson(raw, "redis")
+                self.grids_version = version
+
+    @cached_property
     def cap_style(self) -> CapStyle:
         s = self.settings
         return CapStyle(sender=s.cap_sender, identifier_prefix=s.cap_identifier_prefix,
@@ -55,16 +85,33 @@ class Container:
         return render_cap(alert, self.cap_style, names)
 
 
+def load_grids(settings: Settings, keys: Keys) -> tuple[GridRegistry, str | None]:
+    """The imported registry from Redis, else the bundled demo grids."""
+    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    try:
+        version, raw = client.get(keys.grids_version), client.get(keys.grids)
+    finally:
+        client.close()
+    if raw:
+        return GridRegistry.from_geojson(raw, "redis"), str(version) if version is not None else None
+    bundled = resources.files("warning.data").joinpath("demo-grids.geojson").read_bytes()
+    return GridRegistry.from_geojson(bundled, "warning/data/demo-grids.geojson"), None
+
+
 def bootstrap(settings: Settings | None = None, logging: bool = True) -> Container:
     """Load and validate everything a process needs; bad config fails here, at startup."""
     settings = settings or load_settings()
     if logging:
         configure_logging(settings.log_level)
+    keys = Keys(settings.redis_prefix)
+    grids, version = load_grids(settings, keys)
     return Container(
         settings=settings,
         pack=load_pack(settings.rules_file),
         directory=load_directory(settings.directory_file),
-        keys=Keys(settings.redis_prefix),
+        keys=keys,
+        grids=grids,
+        grids_version=version,
         topics=TopicNames(settings.topic_prefix),
         lifecycle_config=LifecycleConfig(ttl_s=settings.alert_ttl_s,
                                          downgrade_hold_s=settings.downgrade_hold_s),

@@ -23,10 +23,14 @@ from warning.targeting.directory import DirectoryError
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Early-warning dispatch pipeline.")
 feed_app = typer.Typer(no_args_is_help=True, help="Push feeds to Kafka.")
 cap_app = typer.Typer(no_args_is_help=True, help="CAP 1.1 / 1.2 messages.")
+grids_app = typer.Typer(no_args_is_help=True, help="The community grid registry (GeoJSON).")
+recipients_app = typer.Typer(no_args_is_help=True, help="The recipient directory (in Redis).")
 rules_app = typer.Typer(no_args_is_help=True, help="Rule packs.")
 app.add_typer(feed_app, name="feed")
 app.add_typer(rules_app, name="rules")
 app.add_typer(cap_app, name="cap")
+app.add_typer(grids_app, name="grids")
+app.add_typer(recipients_app, name="recipients")
 console = Console(stderr=True)
 
 
@@ -131,6 +135,55 @@ def cap_show(alert_id: str) -> None:
         console.print(f"error: no alert {alert_id!r}")
         raise typer.Exit(1)
     sys.stdout.write(c.render_cap(AlertVersion.model_validate_json(raw)).decode("utf-8") + "\n")
+
+
+@grids_app.command("import")
+def grids_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
+    """Load or replace the grid registry from a GeoJSON FeatureCollection (workers pick it up)."""
+    import redis
+
+    from warning.keys import Keys
+    from warning.targeting.grids import GridFileError
+    from warning.targeting.importer import store_grids
+
+    settings = load_settings()
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        count = store_grids(client, Keys(settings.redis_prefix), file.read_bytes(), str(file))
+    except GridFileError as exc:
+        console.print(f"error: {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        client.close()
+    _print_json({"grids": count})
+
+
+@recipients_app.command("import")
+def recipients_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
+    """Upsert or remove people from CSV or JSONL (`op` column: upsert | remove); bad lines are reported."""
+    import redis
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from warning.keys import Keys
+    from warning.targeting.importer import count_lines, import_recipients
+
+    settings = load_settings()
+    client = redis.Redis.from_url(settings.redis_url)
+    total = count_lines(file)
+    started = time.monotonic()
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=console, transient=True) as bar:
+        task = bar.add_task(f"importing {file.name}", total=total)
+        report = import_recipients(client, Keys(settings.redis_prefix), file,
+                                   progress=lambda n: bar.advance(task, n))
+    client.close()
+    for line, reason in report.errors[:20]:
+        console.print(f"{file}:{line}: {reason}")
+    if len(report.errors) > 20:
+        console.print(f"… and {len(report.errors) - 20} more bad lines")
+    _print_json({**report.as_json(), "seconds": round(time.monotonic() - started, 2)})
+    if report.errors:
+        raise typer.Exit(1)
 
 
 @rules_app.command("replay")
@@ -246,6 +299,9 @@ def _serve(c: Any, log_dir: Path, keep_serving: bool, demo: bool, timeout: float
         _demo(c, log_dir / "demo", timeout)
     if not keep_serving:
         return
+    if _seed(c.settings):
+        console.print("empty directory: loaded the bundled demo people and grids (replace them with "
+                      "`warning recipients import` and `warning grids import`)")
     with Processes(log_dir, env=env_for(c.settings)) as procs:
         procs.start_pipeline()
         console.print(f"pipeline serving topics '{c.settings.topic_prefix}feeds.*' (logs in {log_dir}/): "
@@ -257,12 +313,26 @@ def _serve(c: Any, log_dir: Path, keep_serving: bool, demo: bool, timeout: float
             time.sleep(1)
 
 
+def _seed(settings: Any) -> bool:
+    import redis
+
+    from warning.keys import Keys
+    from warning.targeting.importer import seed_demo_directory
+
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        return seed_demo_directory(client, Keys(settings.redis_prefix))
+    finally:
+        client.close()
+
+
 def _demo(c: Any, log_dir: Path, timeout: float) -> None:
     from warning.bootstrap import bootstrap
     from warning.demo import demo_settings, forget_old_demos, run_demo
     from warning.runner import Processes, env_for
 
     settings = demo_settings(c.settings, datetime.now(UTC).strftime("%Y%m%d%H%M%S"))
+    _seed(settings)
     demo = bootstrap(settings, logging=False)
 
     async def go() -> dict[str, Any]:

@@ -117,11 +117,12 @@ async def wait_delivered(c: Container, alerts: list[AlertVersion], timeout: floa
                        f"missing or pending {missing or statuses}")
 
 
-def township_officer(c: Container, area: str) -> str:
-    for person in c.directory.people:
-        if person.role == "officer" and person.level == "township" and inside(area, person.jurisdiction or "~"):
-            return person.id
-    return next(p.id for p in c.directory.people if p.role == "officer")
+async def township_officer(c: Container, area: str) -> str:
+    officers = await c.recipients.officers()
+    for officer in officers:
+        if officer.get("level") == "township" and inside(area, officer.get("jurisdiction", "~")):
+            return str(officer["id"])
+    return str(officers[0]["id"])
 
 
 async def run_demo(c: Container, timeout: float = 120.0) -> dict[str, Any]:
@@ -134,7 +135,8 @@ async def run_demo(c: Container, timeout: float = 120.0) -> dict[str, Any]:
     acks = 0
     try:
         for alert_id, status in statuses.items():
-            ack = Ack(alert_id=alert_id, by=township_officer(c, status["area"]), at=datetime.now(UTC), via="demo")
+            ack = Ack(alert_id=alert_id, by=await township_officer(c, status["area"]), at=datetime.now(UTC),
+                      via="demo")
             if await record_ack(c.redis, c.keys, ack):
                 prod.send(c.topics.acks, key=alert_id.encode(), value=ack.model_dump_json().encode())
                 acks += 1

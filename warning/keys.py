@@ -51,6 +51,34 @@ class Keys:
         """Hash: one delivery's status and timestamps (the receipt)."""
         return f"{self.prefix}:delivery:{delivery_id}"
 
+    # Recipient directory and grid registry
+    def residents(self, grid_id: str) -> str:
+        """Hash: resident id -> compact JSON record (phone, push token, channels…)."""
+        return f"{self.prefix}:dir:{{{grid_id}}}:residents"
+
+    def workers(self, grid_id: str) -> str:
+        """Hash: grid worker id -> record."""
+        return f"{self.prefix}:dir:{{{grid_id}}}:workers"
+
+    @property
+    def officers(self) -> str:
+        """Hash: duty officer id -> record (with level and jurisdiction)."""
+        return f"{self.prefix}:dir:officers"
+
+    @property
+    def people(self) -> str:
+        """Hash: person id -> "role grid,grid…": where they are indexed (moves and removals)."""
+        return f"{self.prefix}:dir:people"
+
+    @property
+    def grids(self) -> str:
+        """String: the grid registry as GeoJSON; ``grids_version`` changes with every import."""
+        return f"{self.prefix}:grids:geojson"
+
+    @property
+    def grids_version(self) -> str:
+        return f"{self.prefix}:grids:version"
+
     @property
     def cap_chains(self) -> str:
         """Hash: "sender,identifier" of every CAP message seen -> the root of its chain."""

@@ -64,6 +64,8 @@ def step(
     if signal is not None:
         state.setdefault("hazard", signal.hazard)
         state.setdefault("area", signal.area)
+        if signal.polygons or signal.circles:  # a CAP warning's own shape travels with the alert
+            state["polygons"], state["circles"] = signal.polygons, signal.circles
         if signal.final:
             state.setdefault("stations", {}).pop(signal.source, None)
         else:
@@ -130,6 +132,7 @@ def _new_version(
         alert_id=state["alert_id"], key=alert_key(hazard, area), hazard=hazard, area=area, tier=tier,
         version=state["version"], msg_type=msg_type, references=references, caused_at=_ts(now),
         issued_at=wall or datetime.now(UTC), expires=_ts(expires), cause=_describe(cause),
+        polygons=state.get("polygons", []), circles=state.get("circles", []),
     )
     state["identifiers"].append([alert.identifier, alert.issued_at.isoformat()])
     state["tier"] = tier.value

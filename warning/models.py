@@ -68,6 +68,8 @@ class TierSignal(BaseModel):
     rule_id: str = ""
     expires: datetime | None = None  # the issuer's own expiry (CAP), else the lifecycle's TTL
     final: bool = False  # the source withdraws itself (a CAP Cancel): no downgrade hold
+    polygons: list[list[tuple[float, float]]] = Field(default_factory=list)  # CAP (lat, lon) rings
+    circles: list[tuple[float, float, float]] = Field(default_factory=list)  # CAP lat, lon, radius km
 
     @property
     def alert_key(self) -> str:
@@ -105,6 +107,8 @@ class AlertVersion(BaseModel):
     issued_at: datetime  # wall clock when the pipeline decided it
     expires: datetime
     cause: str = ""  # human-readable: which station, value, window
+    polygons: list[list[tuple[float, float]]] = Field(default_factory=list)  # from a CAP warning
+    circles: list[tuple[float, float, float]] = Field(default_factory=list)
 
     @property
     def identifier(self) -> str:

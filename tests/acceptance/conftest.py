@@ -13,13 +13,14 @@ import orjson
 import pytest
 from kafka import KafkaConsumer
 
-from tests.conftest import settings_env, wait_for
+from tests.conftest import seed, settings_env, wait_for
 from warning.config import Settings
 from warning.runner import Processes
 
 
 @pytest.fixture
 def pipeline(settings: Settings, tmp_path: Path) -> Iterator[Processes]:
+    seed(settings)
     with Processes(tmp_path / "logs", env=settings_env(settings)) as procs:
         procs.start_pipeline()
         yield procs

@@ -11,7 +11,7 @@ import pytest
 from kafka import KafkaAdminClient
 
 from tests.acceptance.conftest import cli, consume_all, logs
-from tests.conftest import settings_env, wait_for
+from tests.conftest import seed, settings_env, wait_for
 from tests.unit.test_cap import ZH_CAP
 from warning.config import Settings
 from warning.runner import Processes
@@ -125,6 +125,7 @@ def test_window_state_not_yet_in_the_changelog_survives_kill_9(
         return orjson.dumps({"station_id": "RAIN-NT-002", "kind": kind, "value": value, "unit": "",
                              "observed_at": at.isoformat()}) + b"\n"
 
+    seed(settings)
     with Processes(tmp_path / "logs", env=env) as procs:
         procs.start_pipeline()
         first = tmp_path / "first.jsonl"  # 30 mm (no warning yet), then a gas reading as a sentinel

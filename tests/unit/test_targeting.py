@@ -1,24 +1,42 @@
+"""Audience policy and spatial targeting, pure: the demo directory, people and grids."""
+
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from collections import defaultdict
+from importlib import resources
+from typing import Any
 
-from warning.models import AlertVersion, Tier
-from warning.targeting.audience import targets_for
+import orjson
+import pytest
+
+from tests.unit.test_cap import version
+from warning.areas import area_prefix
+from warning.models import Tier
+from warning.targeting.audience import audience_tier, select
 from warning.targeting.directory import load_directory
+from warning.targeting.grids import GridFileError, GridRegistry
 from warning.targeting.message import render_text
 
 DIRECTORY = load_directory()
-NOW = datetime(2026, 7, 1, tzinfo=UTC)
+DATA = resources.files("warning.data")
+GRIDS = GridRegistry.from_geojson(DATA.joinpath("demo-grids.geojson").read_bytes())
+PEOPLE = [orjson.loads(line) for line in DATA.joinpath("demo-people.jsonl").read_bytes().splitlines()]
 
 
-def alert(tier: Tier, area: str = "440305001", msg_type: str = "Alert") -> AlertVersion:
-    return AlertVersion(alert_id=f"gas-{area}-x", key=f"gas:{area}", hazard="gas", area=area, tier=tier,
-                        version=1, msg_type=msg_type, caused_at=NOW, issued_at=NOW,  # type: ignore[arg-type]
-                        expires=NOW + timedelta(hours=6))
+def people_of(grid_ids: set[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    by_role: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for p in PEOPLE:
+        if p["role"] == "officer" or p.get("grid") in grid_ids or grid_ids & set(p.get("grids", [])):
+            by_role[p["role"]].append(p)
+    return by_role["resident"], by_role["grid_worker"], by_role["officer"]
 
 
-def recipients(tier: Tier, area: str = "440305001", **kw: object) -> set[tuple[str, str]]:
-    return {(t.recipient_id, t.channel) for t in targets_for(DIRECTORY, alert(tier, area), **kw)}  # type: ignore[arg-type]
+def recipients(tier: Tier, area: str = "440305001", polygons: list[Any] | None = None,
+               circles: list[Any] | None = None) -> set[tuple[str, str]]:
+    grids = GRIDS.for_alert(area, polygons or [], circles or [])
+    residents, workers, officers = people_of({g.id for g in grids})
+    return {(t.recipient_id, t.channel) for t in
+            select(DIRECTORY.audience[tier], area, grids, residents, workers, officers)}
 
 
 def test_blue_reaches_grid_workers_endpoints_and_the_township_officer_only() -> None:
@@ -32,13 +50,7 @@ def test_yellow_adds_opted_in_residents_red_adds_everyone_and_every_level() -> N
     red = recipients(Tier.red)
     assert {("off-ns", "sms"), ("off-sz", "sms"), ("res-nt-02", "sms"), ("res-nt-03", "push"),
             ("res-nt-04", "push")} <= red
-    assert not any(r.startswith(("res-yh", "gw-yh", "off-yh")) for r, _ in red)  # other township
-
-
-def test_each_recipient_once_on_their_first_channel_with_an_address() -> None:
-    targets = targets_for(DIRECTORY, alert(Tier.red))
-    assert len({t.recipient_id for t in targets}) == len(targets)
-    assert next(t for t in targets if t.recipient_id == "res-nt-01").address == "tok-res-nt-01"
+    assert not any(r.startswith(("res-yh", "gw-yh", "off-yh")) for r, _ in red)  # the other township
 
 
 def test_district_alert_reaches_township_officers_inside_it() -> None:
@@ -49,22 +61,56 @@ def test_unmapped_area_goes_to_city_duty_officers() -> None:
     assert recipients(Tier.blue, area="station:UNKNOWN") == {("off-sz", "sms")}
 
 
-def test_cancel_reaches_the_loudest_tiers_audience() -> None:
-    cancel = alert(Tier.none, msg_type="Cancel")
-    got = {t.recipient_id for t in targets_for(DIRECTORY, cancel, audience_tier=Tier.red)}
-    assert "res-nt-02" in got and "off-sz" in got
-
-
-def test_texts_in_both_languages() -> None:
-    red = alert(Tier.red)
-    assert render_text(red, "zh-CN", "南头街道").startswith("【红色预警】南头街道发布燃气泄漏红色预警")
-    assert render_text(red, "en", "Nantou").startswith("[RED warning] gas leak in Nantou")
-    assert "解除" in render_text(alert(Tier.none, msg_type="Cancel"), "zh-CN", "南头街道")
+def test_cancel_reaches_the_loudest_versions_audience() -> None:
+    assert audience_tier(Tier.none, Tier.red, cancel=True) == Tier.red
+    assert audience_tier(Tier.yellow, Tier.red, cancel=False) == Tier.yellow
 
 
 def test_gbt2260_padding_is_not_part_of_the_prefix() -> None:
-    from warning.areas import area_prefix
-
     assert (area_prefix("440300"), area_prefix("440000"), area_prefix("440305"),
             area_prefix("440305001")) == ("4403", "44", "440305", "440305001")
     assert ("off-sz", "sms") in recipients(Tier.red, area="440300")  # a city-wide alert
+
+
+def test_cap_polygon_and_circle_reach_the_grids_they_touch() -> None:
+    # A CAP polygon over the west half of Nantou grid 1 only, with no geocode we know.
+    west = [(22.536, 113.911), (22.544, 113.911), (22.544, 113.915), (22.536, 113.915), (22.536, 113.911)]
+    got = recipients(Tier.blue, area="unmapped:szmb", polygons=[west])
+    assert ("grid:440305001001", "grid") in got and ("grid:440305001002", "grid") not in got
+    # A 1 km circle around the Yuehai rain gauge.
+    got = recipients(Tier.blue, area="unmapped:szmb", circles=[(22.524, 113.941, 1.0)])
+    assert {("grid:440305002001", "grid"), ("gw-yh-01", "sms")} <= got
+
+
+def test_a_station_on_a_grid_border_is_in_both_grids() -> None:
+    assert [g.id for g in GRIDS.at_point(22.540, 113.920)] == ["440305001001", "440305001002"]
+    assert [g.id for g in GRIDS.at_point(22.541, 113.918)] == ["440305001001"]
+    assert GRIDS.at_point(22.0, 113.0) == []
+
+
+def test_circle_radius_is_in_kilometres() -> None:
+    # Grid 440305002001 starts at lon 113.935; from lon 113.925 that is ~1.03 km east at 22.52° N.
+    assert GRIDS.in_circle(22.52, 113.925, 0.9) == []
+    assert [g.id for g in GRIDS.in_circle(22.52, 113.925, 1.1)] == ["440305002001"]
+
+
+@pytest.mark.parametrize(("doc", "message"), [
+    (b"[]", "expected a GeoJSON FeatureCollection"),
+    (b'{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"grid_id":"12","name":"x"},'
+     b'"geometry":null}]}', "feature 0: properties: grid_id"),
+    (b'{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"grid_id":"440305001001",'
+     b'"name":"x","township":"440306001"},"geometry":{"type":"Point","coordinates":[1,2]}}]}',
+     "township 440306001 does not contain grid 440305001001"),
+    (b'{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"grid_id":"440305001001",'
+     b'"name":"x"},"geometry":{"type":"Point","coordinates":[1,2]}}]}', "must be a Polygon or MultiPolygon"),
+])
+def test_bad_grid_files_name_the_feature_and_field(doc: bytes, message: str) -> None:
+    with pytest.raises(GridFileError, match=message):
+        GridRegistry.from_geojson(doc, "grids.geojson")
+
+
+def test_texts_in_both_languages() -> None:
+    red = version(Tier.red, 1, "Alert")
+    assert render_text(red, "zh-CN", "南头街道").startswith("【红色预警】南头街道发布暴雨红色预警")
+    assert render_text(red, "en", "Nantou").startswith("[RED warning] rainstorm in Nantou")
+    assert "解除" in render_text(version(Tier.none, 2, "Cancel"), "zh-CN", "南头街道")

@@ -62,9 +62,14 @@ def cap_signals(message: CapMessage, mapping: CapMapping, roots: dict[str, str],
         return CapDecision(refused=f"severity {info.severity!r} maps to no tier (rule pack cap.severity_tiers)")
     codes = sorted({value for area in info.areas for name, value in area.geocodes
                     if name in mapping.geocodes and value.isdigit()})
-    areas = codes or [f"unmapped:{message.sender}"]  # targeting hands these to the city duty officers
+    # No geocode we know: the area is named after the sender and the CAP polygons / circles
+    # say which grids it touches (none at all: the city duty officers get it).
+    areas = codes or [f"unmapped:{message.sender}"]
     at = info.effective or message.sent
+    polygons = [p for a in info.areas for p in a.polygons]
+    circles = [c for a in info.areas for c in a.circles]
     signals = [TierSignal(hazard=hazard, area=area, station_id=f"cap:{root}", tier=tier, at=at,
-                          rule_id="cap", expires=info.expires, final=message.msg_type == "Cancel")
+                          rule_id="cap", expires=info.expires, final=message.msg_type == "Cancel",
+                          polygons=[] if codes else polygons, circles=[] if codes else circles)
                for area in areas]
     return CapDecision(signals=signals, root=root)

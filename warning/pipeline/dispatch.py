@@ -18,7 +18,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from warning.bootstrap import Container
 from warning.models import AlertVersion, DeliveryJob
 from warning.pipeline.common import raw_topic, reject
-from warning.targeting.audience import targets_for
+from warning.targeting.audience import audience_tier, select
 from warning.targeting.message import render_text
 
 log = structlog.get_logger()
@@ -30,7 +30,13 @@ async def fan_out(c: Container, alert: AlertVersion) -> int:
     if loudest is None:
         log.info("alert_version_stale", alert_id=alert.alert_id, version=alert.version)
         return 0
-    targets = targets_for(c.directory, alert, audience_tier=loudest if alert.msg_type == "Cancel" else None)
+    await c.refresh_grids()
+    grids = c.grids.for_alert(alert.area, alert.polygons, alert.circles)
+    grid_ids = [g.id for g in grids]
+    residents, workers, officers = await asyncio.gather(
+        c.recipients.residents(grid_ids), c.recipients.workers(grid_ids), c.recipients.officers())
+    policy = c.directory.audience.get(audience_tier(alert.tier, loudest, alert.msg_type == "Cancel"))
+    targets = select(policy, alert.area, grids, residents, workers, officers) if policy else []
     texts: dict[str, str] = {}
     jobs = []
     for target in targets:
@@ -44,7 +50,7 @@ async def fan_out(c: Container, alert: AlertVersion) -> int:
             issued_at=alert.issued_at.timestamp()))
     added = await c.store.enqueue(jobs, batch=c.settings.enqueue_batch)
     log.info("alert_enqueued", alert_id=alert.alert_id, version=alert.version, tier=alert.tier.value,
-             targeted=len(jobs), enqueued=added)
+             grids=len(grids), targeted=len(jobs), enqueued=added)
     return added
 
 

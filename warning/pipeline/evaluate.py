@@ -84,9 +84,6 @@ def register(app: faust.App, c: Container) -> None:
             if now - cache.flushed_at.get(tp, 0.0) >= flush_s:
                 flush(tp)
 
-    def area_of(obs: Observation) -> str:
-        return c.directory.area_of_station(obs.station_id)
-
     @app.agent(observations, name="evaluate")
     async def evaluate(stream: faust.StreamT[bytes]) -> None:
         manual: Any = stream  # Stream.noack() is not on the StreamT protocol
@@ -104,7 +101,7 @@ def register(app: faust.App, c: Container) -> None:
                 state = dirty.get(station_id)
                 if state is None:
                     state = dirty[station_id] = stations[station_id]  # the stored window, or a new one
-                result = evaluate_station(c.pack, state, readings, area_of, c.eval_config)
+                result = evaluate_station(c.pack, state, readings, c.area_of, c.eval_config)
                 for obs, reason in result.late:
                     await reject(rejected, "evaluate", reason, c.topics.observations, key,
                                  obs.model_dump_json().encode())

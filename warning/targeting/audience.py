@@ -1,12 +1,17 @@
-"""Pure targeting: one alert version -> (recipient, channel, address) for the tier's audience."""
+"""Pure targeting: the tier's audience policy over the people of the grids an alert touches."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from warning.areas import covers, inside
-from warning.models import AlertVersion, Tier
-from warning.targeting.directory import Directory, Person
+from warning.areas import covers
+from warning.models import Tier
+from warning.targeting.directory import Audience
+from warning.targeting.grids import Grid
+
+Record = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -17,32 +22,23 @@ class Target:
     language: str = "zh-CN"
 
 
-
-
-def _personal(person: Person) -> Target | None:
+def personal(record: Record) -> Target | None:
     """The person's first channel they have an address for (fallback is a later stage)."""
-    for channel in person.channels:
-        address = person.phone if channel == "sms" else person.push_token
+    for channel in record.get("channels") or ["sms"]:
+        address = record.get("phone") if channel == "sms" else record.get("push_token")
         if address:
-            return Target(person.id, channel, address, person.language)
+            return Target(record["id"], channel, address, record.get("language", "zh-CN"))
     return None
 
 
-def targets_for(directory: Directory, alert: AlertVersion, audience_tier: Tier | None = None) -> list[Target]:
-    """Everyone the tier's audience policy calls for in the alert's area, each once.
+def select(policy: Audience, area: str, grids: Iterable[Grid], residents: Iterable[Record],
+           workers: Iterable[Record], officers: Iterable[Record]) -> list[Target]:
+    """Everyone the policy calls for, each (recipient, channel) once.
 
-    ``audience_tier`` overrides the alert's tier: a Cancel (tier none) must reach everyone
-    the alert's loudest version reached, so the caller passes that tier.
+    ``residents`` and ``workers`` are the people of ``grids``; ``officers`` all of them.
+    An alert that reaches no grid and no officer (an unmapped area) goes to the city duty
+    officers: a warning is never dropped for want of a recipient.
     """
-    tier = audience_tier or alert.tier
-    if tier is Tier.none:
-        tier = Tier.blue
-    policy = directory.audience.get(tier)
-    if policy is None:
-        return []
-    area = alert.area
-    grids = [g for g in directory.grids if inside(g.id, area)]
-    grid_ids = {g.id for g in grids}
     chosen: dict[tuple[str, str], Target] = {}
 
     def add(target: Target | None) -> None:
@@ -53,19 +49,25 @@ def targets_for(directory: Directory, alert: AlertVersion, audience_tier: Tier |
         for grid in grids:
             if grid.endpoint:
                 add(Target(f"grid:{grid.id}", "grid", grid.endpoint))
-    for person in directory.people:
-        if person.role == "grid_worker" and policy.grid_workers and grid_ids.intersection(person.grids):
-            add(_personal(person))
-        elif person.role == "officer" and person.level in policy.officers:
-            if covers(person.jurisdiction or "", area):
-                add(_personal(person))
-        elif person.role == "resident" and person.grid in grid_ids and (
-                policy.residents == "all" or (policy.residents == "opted_in" and person.opted_in)):
-            add(_personal(person))
+    if policy.grid_workers:
+        for worker in workers:
+            add(personal(worker))
+    for officer in officers:
+        if officer.get("level") in policy.officers and covers(officer.get("jurisdiction", "~"), area):
+            add(personal(officer))
+    if policy.residents != "none":
+        everyone = policy.residents == "all"
+        for resident in residents:
+            if everyone or resident.get("opted_in"):
+                add(personal(resident))
     if not chosen:
-        # No grid or officer matches (an unmapped station, say): never drop the warning,
-        # tell the city duty officers.
-        for person in directory.people:
-            if person.role == "officer" and person.level == "city":
-                add(_personal(person))
+        for officer in officers:
+            if officer.get("level") == "city":
+                add(personal(officer))
     return list(chosen.values())
+
+
+def audience_tier(alert_tier: Tier, loudest: Tier | None, cancel: bool) -> Tier:
+    """Whose audience a version goes to: a Cancel reaches everyone the loudest version did."""
+    tier = loudest if cancel and loudest else alert_tier
+    return Tier.blue if tier is Tier.none else tier

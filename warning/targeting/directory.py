@@ -1,7 +1,8 @@
-"""The recipient directory: areas, grids, stations and people, loaded from YAML.
+"""The static directory (YAML): city, area names, stations and the audience policy.
 
-Area codes are hierarchical in the GB/T 2260 style (city 440300 -> district 440305 ->
-township 440305001 -> grid 440305001001), so "inside an area" is a prefix test.
+People live in Redis (targeting/recipients.py, imported with `warning recipients
+import`) and grids in the GeoJSON registry (targeting/grids.py). Area codes are GB/T
+2260-style and hierarchical (see warning/areas.py).
 """
 
 from __future__ import annotations
@@ -30,13 +31,6 @@ class Area(BaseModel):
     name_en: str = ""
 
 
-class Grid(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    id: str = Field(pattern=r"^\d{9,15}$")
-    name: str
-    endpoint: str | None = None  # the grid station's webhook; None: no grid channel
-
-
 class Station(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str
@@ -48,6 +42,8 @@ def _sms_only() -> list[Literal["push", "sms"]]:
 
 
 class Person(BaseModel):
+    """One line of a recipients import."""
+
     model_config = ConfigDict(extra="forbid")
     id: str
     role: Literal["resident", "grid_worker", "officer"]
@@ -94,9 +90,7 @@ class Directory(BaseModel):
     model_config = ConfigDict(extra="forbid")
     city: Area
     areas: list[Area] = Field(default_factory=list)
-    grids: list[Grid] = Field(default_factory=list)
     stations: list[Station] = Field(default_factory=list)
-    people: list[Person] = Field(default_factory=list)
     audience: dict[Tier, Audience] = Field(default_factory=_default_audience)
 
     @cached_property
