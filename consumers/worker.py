@@ -1,36 +1,65 @@
-"""One loop for every channel: claim -> drop stale / superseded -> send -> ack, retry or dead-letter.
+"""One loop for every channel: claim -> drop stale / superseded -> pace -> send -> ack, retry or fall back.
 
 At-least-once from Redis, made effectively once: a job already marked *sent* is never
 handed to the provider again, so a job reclaimed from a crashed consumer after its send
-is just acknowledged.
+is just acknowledged. Retryable failures wait in a delayed set (exponential backoff with
+jitter) until a deadline; then, as with a permanent failure, the job goes to the dead
+letters and the recipient's next channel gets it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import random
 import socket
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import structlog
 
-from consumers.notifier import Notifier, Outcome
+from consumers.notifier import Notifier, Outcome, Result
+from warning.models import DeliveryJob
 from warning.queue import Claimed, DeliveryStore
 
 log = structlog.get_logger()
-MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    base_s: float = 1.0
+    cap_s: float = 60.0
+    deadline_s: float = 300.0  # counted from the alert version's issue
+
+    def next_try(self, job: DeliveryJob, now: float) -> float | None:
+        """When to try again, or None: out of attempts, past the deadline or the alert's expiry."""
+        if job.attempt >= self.max_attempts:
+            return None
+        backoff = min(self.cap_s, self.base_s * 2 ** (job.attempt - 1))
+        due = now + backoff * (0.5 + random.random() / 2)  # equal jitter: consumers do not stampede
+        return due if due <= min(job.issued_at + self.deadline_s, job.expires) else None
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    per_s: float
+    burst: float
 
 
 class Worker:
     def __init__(self, store: DeliveryStore, notifier: Notifier, *, batch: int = 500,
-                 visibility_timeout_s: float = 30.0, consumer: str | None = None) -> None:
+                 visibility_timeout_s: float = 30.0, consumer: str | None = None,
+                 retry: RetryPolicy | None = None, rate: RateLimit | None = None) -> None:
         self.store = store
         self.notifier = notifier
         self.channel = notifier.channel
         self.batch = batch
         self.visibility_ms = int(visibility_timeout_s * 1000)
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+        self.retry = retry or RetryPolicy()
+        self.rate = rate
         self._last_reclaim = 0.0
 
     async def run(self, stop: asyncio.Event, burst: bool = False) -> int:
@@ -40,9 +69,10 @@ class Worker:
         handled = 0
         block_ms = 20 if burst else 1000
         while not stop.is_set():
+            await self.store.promote_due(self.channel, time.time())
             claimed = await self._next(block_ms)
             if not claimed:
-                if burst:
+                if burst and not await self.store.redis.zcard(self.store.keys.delayed(self.channel)):
                     break
                 continue
             await self.process(claimed)
@@ -75,8 +105,17 @@ class Worker:
                 to_send.append(item)
         await self._drop(expired, "expired", "alert expired before delivery")
         await self._drop(superseded, "superseded", "a newer version of the alert exists")
-        if to_send:
-            await self._send(to_send)
+        while to_send:  # loudest lane first; the shared bucket paces them
+            now_batch = to_send
+            if self.rate is not None:
+                granted, wait = await self.store.take_tokens(self.channel, len(to_send), self.rate.per_s,
+                                                             self.rate.burst)
+                if not granted:
+                    await asyncio.sleep(max(wait, 0.001))
+                    continue
+                now_batch = to_send[:granted]
+            to_send = to_send[len(now_batch):]
+            await self._send(now_batch)
         await self.store.ack_entries(self.channel, done)
 
     async def _drop(self, items: list[Claimed], status: str, reason: str) -> None:
@@ -92,31 +131,41 @@ class Worker:
         jobs = [i.job for i in items]
         await self.store.transition(jobs, "queued", "sending")
         try:
-            results = await self.notifier.send_batch(jobs)
+            results: list[Result | None] = list(await self.notifier.send_batch(jobs))
+            crash = ""
         except Exception as exc:
             log.exception("notifier_failed", channel=self.channel, count=len(jobs))
-            results = [None] * len(jobs)  # type: ignore[list-item]
-            reason = f"notifier raised {type(exc).__name__}: {exc}"
-        else:
-            reason = ""
+            results, crash = [None] * len(jobs), f"notifier raised {type(exc).__name__}: {exc}"
+        now = time.time()
         sent, retry, failed = [], [], []
         for item, result in zip(items, results, strict=True):
             if result is not None and result.outcome is Outcome.delivered:
-                sent.append(item)
-            elif (result is None or result.outcome is Outcome.retryable) and item.job.attempt < MAX_ATTEMPTS:
-                retry.append(item)
+                sent.append(item.job)
+                continue
+            reason = result.reason if result is not None else crash
+            due = self.retry.next_try(item.job, now) if result is None or result.outcome is Outcome.retryable \
+                else None
+            if due is not None:
+                retry.append((item.job, due))
             else:
-                failed.append((item, result.reason if result else reason))
-        await self.store.transition([i.job for i in sent], "sending", "sent")
-        for item in sent:
-            log.info("delivery_sent", delivery_id=item.job.delivery_id, alert_id=item.job.alert_id,
-                     channel=self.channel)
-        for item in retry:
-            await self.store.requeue(item)
-        await self.store.transition([i.job for i in retry], "sending", "queued", "retrying")
+                failed.append((item, reason))
+        await self.store.transition(sent, "sending", "sent")
+        for job in sent:
+            log.info("delivery_sent", delivery_id=job.delivery_id, alert_id=job.alert_id, channel=self.channel)
+        await self.store.retry_later(retry)
+        await self.store.transition([j for j, _ in retry], "sending", "queued", "retrying")
         for item, why in failed:
             log.warning("delivery_failed", delivery_id=item.job.delivery_id, alert_id=item.job.alert_id,
-                        reason=why)
+                        reason=why, fallback=[c for c, _ in item.job.fallback])
             await self.store.dead_letter(item, why)
         await self.store.transition([i.job for i, _ in failed], "sending", "failed")
+        await self._fall_back([i.job for i, _ in failed])
         await self.store.ack_entries(self.channel, items)
+
+    async def _fall_back(self, jobs: list[DeliveryJob]) -> None:
+        """A recipient this channel could not reach gets their next channel (idempotent enqueue)."""
+        nxt = [job.model_copy(update={"channel": job.fallback[0][0], "address": job.fallback[0][1],
+                                      "fallback": job.fallback[1:], "attempt": 1})
+               for job in jobs if job.fallback]
+        if nxt:
+            await self.store.enqueue(nxt)

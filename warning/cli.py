@@ -65,9 +65,14 @@ def consumer(channel: Annotated[str, typer.Argument(help="sms | push | grid")],
     if channel not in CHANNELS:
         raise typer.BadParameter(f"channel must be one of {', '.join(CHANNELS)}")
     from consumers.sinks import FileSink
-    from consumers.worker import Worker
+    from consumers.worker import RateLimit, RetryPolicy, Worker
 
     c = _container()
+    s = c.settings
+    per_s = s.rate_limits.get(channel)
+    rate = RateLimit(per_s=per_s, burst=max(per_s, 1.0)) if per_s else None
+    retry = RetryPolicy(max_attempts=s.retry_max_attempts, base_s=s.retry_base_s, cap_s=s.retry_cap_s,
+                        deadline_s=s.retry_deadline_s)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -76,13 +81,36 @@ def consumer(channel: Annotated[str, typer.Argument(help="sms | push | grid")],
             loop.add_signal_handler(sig, stop.set)
         sink = FileSink(channel, c.settings.sink_dir)
         try:
-            await Worker(c.store, sink, batch=c.settings.consumer_batch,
-                         visibility_timeout_s=c.settings.visibility_timeout_s).run(stop, burst=burst)
+            await Worker(c.store, sink, batch=s.consumer_batch, visibility_timeout_s=s.visibility_timeout_s,
+                         retry=retry, rate=rate).run(stop, burst=burst)
         finally:
             await sink.close()
             await c.redis.aclose()
 
     asyncio.run(main())
+
+
+@app.command()
+def queues(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Depth and oldest-job age per channel and tier lane, retries waiting, dead letters."""
+    c = _container(logging=False)
+
+    async def stats() -> list[dict[str, Any]]:
+        try:
+            return [await c.store.queue_stats(channel) for channel in CHANNELS]
+        finally:
+            await c.redis.aclose()
+
+    result = asyncio.run(stats())
+    if as_json:
+        _print_json(result)
+        return
+    table = Table("channel", "lane", "depth", "pending", "oldest age (s)", "delayed", "dead")
+    for s in result:
+        for lane, figures in s["lanes"].items():
+            table.add_row(s["channel"], lane, str(figures["depth"]), str(figures["pending"]),
+                          str(figures["oldest_age_s"]), str(s["delayed"]), str(s["dead"]))
+    Console().print(table)
 
 
 @app.command("topics")

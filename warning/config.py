@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     downgrade_hold_s: float = Field(default=1800, ge=0)  # below a tier this long to drop
 
     # Delivery
+    # Messages per second per sender (a channel), shared by all its consumers; the burst is
+    # one second's worth. Set them to what your provider account allows.
+    rate_limits: dict[str, float] = Field(default_factory=lambda: {"sms": 100.0, "push": 1000.0, "grid": 200.0})
+    retry_max_attempts: int = Field(default=5, ge=1, le=50)
+    retry_base_s: float = Field(default=1.0, gt=0)
+    retry_cap_s: float = Field(default=60.0, gt=0)
+    retry_deadline_s: float = Field(default=300.0, gt=0)  # after the alert's issue; then next channel
     consumer_batch: int = Field(default=500, ge=1, le=10_000)
     visibility_timeout_s: float = Field(default=30, gt=0)
     enqueue_batch: int = Field(default=2000, ge=1)

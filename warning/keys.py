@@ -26,6 +26,14 @@ class Keys:
     def dead_letters(self, channel: str) -> str:
         return f"{self.prefix}:dead:{{{channel}}}"
 
+    def delayed(self, channel: str) -> str:
+        """Sorted set: jobs waiting to be retried, scored by when they are due (epoch seconds)."""
+        return f"{self.prefix}:delayed:{{{channel}}}"
+
+    def rate_bucket(self, sender: str) -> str:
+        """Hash: a sender's token bucket (tokens, last refill), shared by every consumer."""
+        return f"{self.prefix}:rate:{{{sender}}}"
+
     # Per-alert state
     def alert(self, alert_id: str) -> str:
         """Hash: the latest version's fields (tier, version, hazard, area, expires…)."""

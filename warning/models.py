@@ -153,6 +153,7 @@ class DeliveryJob(BaseModel):
     expires: float  # epoch seconds: a job past this is dropped, never sent
     issued_at: float  # epoch seconds the alert version was issued (reach is measured from it)
     attempt: int = 1
+    fallback: list[tuple[str, str]] = Field(default_factory=list)  # (channel, address) to try next, in order
 
     @property
     def delivery_id(self) -> str:

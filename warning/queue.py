@@ -29,7 +29,10 @@ for i = 2, #ARGV, 2 do
     added = added + 1
   end
 end
-if added > 0 then redis.call('HINCRBY', KEYS[3], 'queued', added) end
+if added > 0 then
+  redis.call('HINCRBY', KEYS[3], 'queued', added)
+  redis.call('HINCRBY', KEYS[3], 'targeted', added)
+end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return added
 """
@@ -51,6 +54,39 @@ redis.call('EXPIRE', KEYS[1], ARGV[6])
 return rank
 """
 
+# Due retries back into their lane. KEYS: the delayed set, then the lanes in the order of
+# ARGV[3..] (tier names); members are "<tier>|<job json>".
+_PROMOTE = """
+local lanes = {}
+for i = 3, #ARGV do lanes[ARGV[i]] = KEYS[i - 1] end
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, member in ipairs(due) do
+  local sep = string.find(member, '|', 1, true)
+  redis.call('XADD', lanes[string.sub(member, 1, sep - 1)], '*', 'job', string.sub(member, sep + 1))
+  redis.call('ZREM', KEYS[1], member)
+end
+return #due
+"""
+
+# A token bucket on Redis's own clock, shared by every consumer of a sender: returns
+# {granted, seconds until the rest could be granted}.
+_TAKE_TOKENS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local rate, burst, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1]) or burst
+local ts = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+local granted = math.min(want, math.floor(tokens))
+tokens = tokens - granted
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('EXPIRE', KEYS[1], 3600)
+local wait = 0
+if granted < want then wait = (math.min(want - granted, burst) - tokens) / rate end
+return {granted, tostring(wait)}
+"""
+
 RETENTION_S = 7 * 86400  # alert records and receipts outlive the alert by a week
 STATUSES = ("queued", "sending", "sent", "failed", "superseded", "expired", "dead")
 
@@ -68,6 +104,8 @@ class DeliveryStore:
         self.keys = keys
         self._enqueue = redis.register_script(_ENQUEUE)
         self._record = redis.register_script(_RECORD_ALERT)
+        self._promote = redis.register_script(_PROMOTE)
+        self._take = redis.register_script(_TAKE_TOKENS)
 
     # --- fan-out side -----------------------------------------------------------------
 
@@ -184,7 +222,43 @@ class DeliveryStore:
         payload = orjson.dumps({"job": item.job.model_dump(mode="json"), "reason": reason}).decode()
         await self.redis.xadd(self.keys.dead_letters(item.job.channel), {"entry": payload})
 
-    async def requeue(self, item: Claimed) -> None:
-        job = item.job.model_copy(update={"attempt": item.job.attempt + 1})
-        await self.redis.xadd(self.keys.queue(job.channel, job.tier),
-                              {"job": orjson.dumps(job.model_dump(mode="json")).decode()})
+    async def retry_later(self, jobs: Sequence[tuple[DeliveryJob, float]]) -> None:
+        """Park jobs in the delayed set until their time comes (next attempt number)."""
+        if not jobs:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for job, due in jobs:
+                retry = job.model_copy(update={"attempt": job.attempt + 1})
+                member = f"{retry.tier.value}|{orjson.dumps(retry.model_dump(mode='json')).decode()}"
+                pipe.zadd(self.keys.delayed(job.channel), {member: due})
+            await pipe.execute()
+
+    async def promote_due(self, channel: str, now: float, limit: int = 1000) -> int:
+        """Move retries that are due back into their lanes; returns how many."""
+        tiers = [*WARNING_TIERS, Tier.none]
+        keys = [self.keys.delayed(channel), *(self.keys.queue(channel, t) for t in tiers)]
+        return int(await self._promote(keys=keys, args=[now, limit, *(t.value for t in tiers)]))
+
+    async def take_tokens(self, sender: str, want: int, rate: float, burst: float) -> tuple[int, float]:
+        """Up to ``want`` sends allowed now by the sender's shared bucket, and the wait for the rest."""
+        granted, wait = await self._take(keys=[self.keys.rate_bucket(sender)], args=[rate, burst, want])
+        return int(granted), float(wait)
+
+    async def queue_stats(self, channel: str) -> dict[str, Any]:
+        """Depth and oldest-job age per lane, plus retries waiting and dead letters (for metrics)."""
+        now = time.time()
+        lanes: dict[str, Any] = {}
+        for tier in WARNING_TIERS:
+            lane = self.keys.queue(channel, tier)
+            length = await self.redis.xlen(lane)
+            oldest = await self.redis.xrange(lane, count=1)
+            try:
+                pending: Any = await self.redis.xpending(lane, self.keys.group(channel)) if length else {}
+            except ResponseError:  # no consumer has created the group yet
+                pending = {}
+            age = now - int(str(oldest[0][0]).split("-")[0]) / 1000 if oldest else 0.0
+            lanes[tier.value] = {"depth": length, "pending": int(pending.get("pending", 0) if pending else 0),
+                                 "oldest_age_s": round(age, 3)}
+        return {"channel": channel, "lanes": lanes,
+                "delayed": await self.redis.zcard(self.keys.delayed(channel)),
+                "dead": await self.redis.xlen(self.keys.dead_letters(channel))}

@@ -72,7 +72,7 @@ def test_threshold_crossing_reaches_every_recipient_once_and_is_acknowledged(
 
     status = orjson.loads(cli(settings, "status", alert_id, "--json").stdout)
     assert (status["tier"], status["version"]) == ("red", 1)
-    assert status["channels"] == {ch: {"sent": len(who)} for ch, who in RED_GAS.items()}
+    assert status["channels"] == {ch: {"targeted": len(who), "sent": len(who)} for ch, who in RED_GAS.items()}
     assert [a["by"] for a in status["acks"]] == ["off-nt"]
     assert status["reach"]["p99_s"] is not None and 0 < status["reach"]["p99_s"] < 60
 

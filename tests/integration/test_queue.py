@@ -7,12 +7,13 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from consumers.notifier import Outcome, Result
 from consumers.sinks import FileSink, read_sink
-from consumers.worker import Worker
+from consumers.worker import RateLimit, RetryPolicy, Worker
 from warning.bootstrap import Container
 from warning.models import AlertVersion, DeliveryJob, Tier
 from warning.pipeline.dispatch import fan_out
@@ -21,11 +22,11 @@ pytestmark = pytest.mark.integration
 
 
 def job(recipient: str, tier: Tier = Tier.red, version: int = 1, alert_id: str = "a1",
-        expires_in: float = 3600, channel: str = "sms") -> DeliveryJob:
+        expires_in: float = 3600, channel: str = "sms", fallback: list[tuple[str, str]] | None = None) -> DeliveryJob:
     now = time.time()
     return DeliveryJob(alert_id=alert_id, version=version, tier=tier, msg_type="Alert", channel=channel,
                        recipient=recipient, address="+8610000000001", text=f"hello {recipient}",
-                       expires=now + expires_in, issued_at=now)
+                       expires=now + expires_in, issued_at=now, fallback=fallback or [])
 
 
 def alert(tier: Tier, version: int, msg_type: str = "Alert", alert_id: str = "a1") -> AlertVersion:
@@ -51,8 +52,11 @@ class RecordingNotifier:
         pass
 
 
-async def drain(container: Container, notifier: RecordingNotifier, **kw: float) -> int:
-    worker = Worker(container.store, notifier, batch=100, **kw)  # type: ignore[arg-type]
+FAST = RetryPolicy(base_s=0.01, cap_s=0.05)
+
+
+async def drain(container: Container, notifier: RecordingNotifier, **kw: Any) -> int:
+    worker = Worker(container.store, notifier, batch=100, retry=FAST, **kw)  # type: ignore[arg-type]
     return await worker.run(asyncio.Event(), burst=True)
 
 
@@ -83,7 +87,7 @@ async def test_superseded_and_expired_jobs_are_recorded_not_sent(container: Cont
     await drain(container, notifier)
     assert notifier.sent == []
     counts = await container.redis.hgetall(container.keys.delivery_counts("a1", "sms"))
-    assert {k: int(v) for k, v in counts.items() if int(v)} == {"superseded": 3, "expired": 1}
+    assert {k: int(v) for k, v in counts.items() if int(v)} == {"targeted": 4, "superseded": 3, "expired": 1}
     receipt = await container.redis.hgetall(container.keys.delivery(job("y0", version=1).delivery_id))
     assert receipt["status"] == "superseded" and receipt["reason"] == "a newer version of the alert exists"
 
@@ -135,10 +139,11 @@ async def test_retryable_is_retried_and_permanent_goes_to_dead_letters(container
     notifier = Flaky()
     await drain(container, notifier)
     assert Counter(j.recipient for j in notifier.sent) == {"flaky": 3, "bad": 1, "ok": 1}
+    assert [j.attempt for j in notifier.sent if j.recipient == "flaky"] == [1, 2, 3]
     dead = await container.redis.xrange(container.keys.dead_letters("sms"))
     assert len(dead) == 1 and '"reason":"invalid number"' in dead[0][1]["entry"]
     counts = await container.redis.hgetall(container.keys.delivery_counts("a1", "sms"))
-    assert {k: int(v) for k, v in counts.items() if int(v)} == {"sent": 2, "failed": 1}
+    assert {k: int(v) for k, v in counts.items() if int(v)} == {"targeted": 3, "sent": 2, "failed": 1}
 
 
 async def test_a_raising_notifier_does_not_kill_the_loop(container: Container) -> None:
@@ -170,3 +175,63 @@ async def test_fan_out_is_idempotent_and_lands_in_the_sink(container: Container)
     assert Counter(m["recipient"] for m in messages) == {
         "gw-nt-01": 1, "off-nt": 1, "off-ns": 1, "off-sz": 1, "res-nt-02": 1}
     assert all(str(m["text"]).startswith("【红色预警】南头街道发布燃气泄漏红色预警") for m in messages)
+
+
+async def test_retries_wait_in_the_delayed_set_and_give_up_at_the_deadline(container: Container) -> None:
+    await container.store.enqueue([job("flaky")])
+
+    class AlwaysBusy(RecordingNotifier):
+        async def send_batch(self, jobs: Sequence[DeliveryJob]) -> list[Result]:
+            self.sent.extend(jobs)
+            return [Result(Outcome.retryable, "429 Too Many Requests") for _ in jobs]
+
+    notifier = AlwaysBusy()
+    worker = Worker(container.store, notifier, retry=RetryPolicy(max_attempts=3, base_s=0.01, cap_s=0.02))
+    await worker.run(asyncio.Event(), burst=True)
+    assert [j.attempt for j in notifier.sent] == [1, 2, 3]
+    (dead,) = await container.redis.xrange(container.keys.dead_letters("sms"))
+    assert '"reason":"429 Too Many Requests"' in dead[1]["entry"]
+    assert await container.redis.zcard(container.keys.delayed("sms")) == 0
+
+
+async def test_a_permanent_push_failure_falls_back_to_sms(container: Container) -> None:
+    await container.store.enqueue([job("res-1", channel="push", fallback=[("sms", "+8613800000009")])])
+    push = RecordingNotifier("push", outcomes={"res-1": Outcome.permanent})
+    sms = RecordingNotifier("sms")
+    await drain(container, push)
+    await drain(container, sms)
+    assert [(j.channel, j.recipient) for j in push.sent] == [("push", "res-1")]
+    assert [(j.channel, j.address, j.fallback) for j in sms.sent] == [("sms", "+8613800000009", [])]
+    push_counts = await container.redis.hgetall(container.keys.delivery_counts("a1", "push"))
+    sms_counts = await container.redis.hgetall(container.keys.delivery_counts("a1", "sms"))
+    assert (int(push_counts["failed"]), int(sms_counts["sent"])) == (1, 1)
+
+
+async def test_two_consumers_sharing_a_50_per_second_bucket_stay_within_it(container: Container) -> None:
+    await container.store.enqueue([job(f"r{i}") for i in range(150)])
+    stamps: list[float] = []
+
+    class Clocked(RecordingNotifier):
+        async def send_batch(self, jobs: Sequence[DeliveryJob]) -> list[Result]:
+            stamps.extend(time.monotonic() for _ in jobs)
+            return await super().send_batch(jobs)
+
+    rate = RateLimit(per_s=50, burst=50)
+    workers = [Worker(container.store, Clocked(), batch=20, consumer=f"c{i}", rate=rate, retry=FAST)
+               for i in range(2)]
+    await asyncio.gather(*(w.run(asyncio.Event(), burst=True) for w in workers))
+    assert len(stamps) == 150
+    stamps.sort()
+    start = stamps[0]
+    # Token bucket: at any moment, at most the burst plus what the rate refilled since the start.
+    assert all(n + 1 <= 50 + 50 * (t - start) + 2 for n, t in enumerate(stamps))
+    assert stamps[-1] - start >= (150 - 50) / 50 * 0.95
+
+
+async def test_queue_stats_show_depth_age_and_dead_letters(container: Container) -> None:
+    await container.store.enqueue([job(f"r{i}", Tier.orange) for i in range(7)])
+    stats = await container.store.queue_stats("sms")
+    assert stats["lanes"]["orange"]["depth"] == 7 and stats["lanes"]["red"]["depth"] == 0
+    assert stats["lanes"]["orange"]["oldest_age_s"] >= 0 and stats["dead"] == 0
+    counts = await container.redis.hgetall(container.keys.delivery_counts("a1", "sms"))
+    assert int(counts["targeted"]) == 7

@@ -47,7 +47,7 @@ async def fan_out(c: Container, alert: AlertVersion) -> int:
             alert_id=alert.alert_id, version=alert.version, tier=alert.tier, msg_type=alert.msg_type,
             channel=target.channel, recipient=target.recipient_id, address=target.address,
             language=target.language, text=texts[target.language], expires=alert.expires.timestamp(),
-            issued_at=alert.issued_at.timestamp()))
+            issued_at=alert.issued_at.timestamp(), fallback=list(target.fallback)))
     added = await c.store.enqueue(jobs, batch=c.settings.enqueue_batch)
     log.info("alert_enqueued", alert_id=alert.alert_id, version=alert.version, tier=alert.tier.value,
              grids=len(grids), targeted=len(jobs), enqueued=added)

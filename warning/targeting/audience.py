@@ -20,15 +20,19 @@ class Target:
     channel: str
     address: str
     language: str = "zh-CN"
+    fallback: tuple[tuple[str, str], ...] = ()  # the person's next channels, in their order
 
 
 def personal(record: Record) -> Target | None:
-    """The person's first channel they have an address for (fallback is a later stage)."""
-    for channel in record.get("channels") or ["sms"]:
-        address = record.get("phone") if channel == "sms" else record.get("push_token")
-        if address:
-            return Target(record["id"], channel, address, record.get("language", "zh-CN"))
-    return None
+    """The person's first channel they have an address for; the others are the fallback."""
+    usable = [(channel, record.get("phone") if channel == "sms" else record.get("push_token"))
+              for channel in record.get("channels") or ["sms"]]
+    usable = [(channel, address) for channel, address in usable if address]
+    if not usable:
+        return None
+    (channel, address), *rest = usable
+    return Target(record["id"], channel, str(address), record.get("language", "zh-CN"),
+                  tuple((c, str(a)) for c, a in rest))
 
 
 def select(policy: Audience, area: str, grids: Iterable[Grid], residents: Iterable[Record],
