@@ -16,7 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from warning.bootstrap import Container
-from warning.models import AlertVersion, DeliveryJob
+from warning.models import AlertVersion
 from warning.pipeline.common import raw_topic, reject
 from warning.targeting.audience import audience_tier, select
 from warning.targeting.message import render_text
@@ -38,17 +38,21 @@ async def fan_out(c: Container, alert: AlertVersion) -> int:
     policy = c.directory.audience.get(audience_tier(alert.tier, loudest, alert.msg_type == "Cancel"))
     targets = select(policy, alert.area, grids, residents, workers, officers) if policy else []
     texts: dict[str, str] = {}
+    # Jobs are built as JSON-ready dicts, not models: at a million recipients the model
+    # construction alone would cost seconds. Consumers validate every job they read.
+    common = {"alert_id": alert.alert_id, "version": alert.version, "tier": alert.tier.value,
+              "msg_type": alert.msg_type, "expires": alert.expires.timestamp(),
+              "issued_at": alert.issued_at.timestamp(), "attempt": 1}
     jobs = []
     for target in targets:
-        if target.language not in texts:
-            texts[target.language] = render_text(alert, target.language,
-                                                 c.directory.area_name(alert.area, target.language))
-        jobs.append(DeliveryJob(
-            alert_id=alert.alert_id, version=alert.version, tier=alert.tier, msg_type=alert.msg_type,
-            channel=target.channel, recipient=target.recipient_id, address=target.address,
-            language=target.language, text=texts[target.language], expires=alert.expires.timestamp(),
-            issued_at=alert.issued_at.timestamp(), fallback=list(target.fallback)))
-    added = await c.store.enqueue(jobs, batch=c.settings.enqueue_batch)
+        text = texts.get(target.language)
+        if text is None:
+            text = texts[target.language] = render_text(alert, target.language,
+                                                        c.directory.area_name(alert.area, target.language))
+        jobs.append({**common, "channel": target.channel, "recipient": target.recipient_id,
+                     "address": target.address, "language": target.language, "text": text,
+                     "fallback": target.fallback})
+    added = await c.store.enqueue_raw(jobs, batch=c.settings.enqueue_batch)
     log.info("alert_enqueued", alert_id=alert.alert_id, version=alert.version, tier=alert.tier.value,
              grids=len(grids), targeted=len(jobs), enqueued=added)
     return added

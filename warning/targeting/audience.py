@@ -23,16 +23,20 @@ class Target:
     fallback: tuple[tuple[str, str], ...] = ()  # the person's next channels, in their order
 
 
+_ADDRESS_FIELD = {"sms": "phone", "push": "push_token"}
+
+
 def personal(record: Record) -> Target | None:
     """The person's first channel they have an address for; the others are the fallback."""
-    usable = [(channel, record.get("phone") if channel == "sms" else record.get("push_token"))
-              for channel in record.get("channels") or ["sms"]]
-    usable = [(channel, address) for channel, address in usable if address]
+    usable = []
+    for channel in record.get("channels") or ("sms",):
+        address = record.get(_ADDRESS_FIELD.get(channel, ""))
+        if address:
+            usable.append((channel, address))
     if not usable:
         return None
-    (channel, address), *rest = usable
-    return Target(record["id"], channel, str(address), record.get("language", "zh-CN"),
-                  tuple((c, str(a)) for c, a in rest))
+    channel, address = usable[0]
+    return Target(record["id"], channel, address, record.get("language", "zh-CN"), tuple(usable[1:]))
 
 
 def select(policy: Audience, area: str, grids: Iterable[Grid], residents: Iterable[Record],
