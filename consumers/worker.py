@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import structlog
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from consumers.notifier import Notifier, Outcome, Result
 from warning.models import DeliveryJob
@@ -68,15 +70,25 @@ class Worker:
         log.info("consumer_started", channel=self.channel, consumer=self.consumer)
         handled = 0
         block_ms = 20 if burst else 1000
+        delay = 0.2
         while not stop.is_set():
-            await self.store.promote_due(self.channel, time.time())
-            claimed = await self._next(block_ms)
-            if not claimed:
-                if burst and not await self.store.redis.zcard(self.store.keys.delayed(self.channel)):
-                    break
-                continue
-            await self.process(claimed)
-            handled += len(claimed)
+            try:
+                await self.store.promote_due(self.channel, time.time())
+                claimed = await self._next(block_ms)
+                if not claimed:
+                    if burst and not await self.store.redis.zcard(self.store.keys.delayed(self.channel)):
+                        break
+                    continue
+                await self.process(claimed)
+                handled += len(claimed)
+                delay = 0.2
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                # Redis restarting: what was claimed and not acknowledged is still pending in
+                # the stream (AOF keeps it) and is reclaimed; wait and carry on, never exit.
+                log.error("redis_unavailable_retrying", channel=self.channel, error=str(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                self._last_reclaim = 0.0
         return handled
 
     async def _next(self, block_ms: int) -> list[Claimed]:

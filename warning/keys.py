@@ -64,6 +64,10 @@ class Keys:
         """Hash: resident id -> compact JSON record (phone, push token, channels…)."""
         return f"{self.prefix}:dir:{{{grid_id}}}:residents"
 
+    def residents_opted(self, grid_id: str) -> str:
+        """Hash: the opted-in residents of a grid (the yellow-tier audience), same records."""
+        return f"{self.prefix}:dir:{{{grid_id}}}:opted"
+
     def workers(self, grid_id: str) -> str:
         """Hash: grid worker id -> record."""
         return f"{self.prefix}:dir:{{{grid_id}}}:workers"

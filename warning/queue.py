@@ -8,6 +8,7 @@ checked and written in the same script as the XADD.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -91,6 +92,7 @@ return {granted, tostring(wait)}
 """
 
 RETENTION_S = 7 * 86400  # alert records and receipts outlive the alert by a week
+PIPELINE_BATCHES = 10  # enqueue batches per round trip: bounded, or a million jobs jam the socket
 STATUSES = ("queued", "sending", "sent", "failed", "superseded", "expired", "dead")
 
 
@@ -131,27 +133,69 @@ class DeliveryStore:
             return None
         return next(t for t in Tier if t.rank == int(rank))
 
+    async def store_texts(self, alert: AlertVersion, texts: dict[str, str]) -> None:
+        """What every job of a version shares, kept once in the alert record (not per job)."""
+        v = alert.version
+        await self.redis.hset(self.keys.alert(alert.alert_id), mapping={
+            f"msg_type:{v}": alert.msg_type, f"expires:{v}": alert.expires.timestamp(),
+            f"issued_at:{v}": alert.issued_at.timestamp(),
+            **{f"text:{v}:{language}": text for language, text in texts.items()}})
+
     async def enqueue(self, jobs: Sequence[DeliveryJob], batch: int = 2000) -> int:
         """Queue jobs in the tier's lane; returns how many were new (replays add zero)."""
         return await self.enqueue_raw([job.model_dump(mode="json") for job in jobs], batch)
 
-    async def enqueue_raw(self, jobs: Sequence[dict[str, Any]], batch: int = 2000) -> int:
-        """:meth:`enqueue` for jobs already in their JSON shape (DeliveryJob's fields)."""
+    async def enqueue_raw(self, jobs: Sequence[dict[str, Any]], batch: int = 2000,
+                          expires: float | None = None) -> int:
+        """:meth:`enqueue` for jobs in their JSON shape: DeliveryJob's fields, or a stub whose
+        shared fields are in the alert record (:meth:`store_texts`) — then pass ``expires``."""
         added = 0
-        by_lane: dict[tuple[str, int, str, str], list[dict[str, Any]]] = {}
+        by_lane: dict[tuple[str, int, str, str], list[bytes]] = {}
         for job in jobs:
-            by_lane.setdefault((job["alert_id"], job["version"], job["channel"], job["tier"]), []).append(job)
-        for (alert_id, version, channel, tier), lane_jobs in by_lane.items():
-            keys = [self.keys.enqueued(alert_id, version), self.keys.queue(channel, tier),
-                    self.keys.delivery_counts(alert_id, channel)]
-            ttl = int(max(lane_jobs[0]["expires"] - time.time(), 0) + RETENTION_S)
-            prefix = f"{channel}:".encode()
-            async with self.redis.pipeline(transaction=False) as pipe:  # every batch, one round trip
-                for start in range(0, len(lane_jobs), batch):
-                    payload = b"\n".join(prefix + str(job["recipient"]).encode() + b"\t" + orjson.dumps(job)
-                                         for job in lane_jobs[start:start + batch])
-                    await self._enqueue(keys=keys, args=[ttl, payload], client=pipe)
-                added += sum(int(n) for n in await pipe.execute())
+            line = f"{job['channel']}:{job['recipient']}\t".encode() + orjson.dumps(job)
+            by_lane.setdefault((job["alert_id"], job["version"], job["channel"], job["tier"]), []).append(line)
+        for (alert_id, version, channel, tier), lines in by_lane.items():
+            exp = next((j.get("expires") for j in jobs if "expires" in j), expires)
+            added += await self._enqueue_lines(alert_id, version, channel, Tier(tier), lines, exp, batch)
+        return added
+
+    async def enqueue_stubs(self, alert_id: str, version: int, tier: Tier, stubs: Sequence[bytes],
+                            batch: int, expires: float) -> int:
+        """Queue residents from their prepared stubs (``channel TAB id TAB fields``), spliced
+        into job JSON without decoding them."""
+        by_channel: dict[bytes, list[bytes]] = {}
+        for stub in stubs:
+            channel, recipient, fields = stub.split(b"\t", 2)
+            head = by_channel.setdefault(channel, [])
+            head.append(channel + b":" + recipient + b"\t" + fields)
+        added = 0
+        for channel, partial in by_channel.items():
+            common = orjson.dumps({"alert_id": alert_id, "version": version, "tier": tier.value,
+                                   "channel": channel.decode()})[:-1] + b","
+            lines = [line.replace(b"\t{", b"\t" + common, 1) for line in partial]
+            added += await self._enqueue_lines(alert_id, version, channel.decode(), tier, lines, expires, batch)
+        return added
+
+    async def _enqueue_lines(self, alert_id: str, version: int, channel: str, tier: Tier, lines: list[bytes],
+                             expires: float | None, batch: int) -> int:
+        """Run the enqueue script over ``member TAB job-json`` lines, batch by batch."""
+        keys = [self.keys.enqueued(alert_id, version), self.keys.queue(channel, tier),
+                self.keys.delivery_counts(alert_id, channel)]
+        ttl = int(max((expires or 0) - time.time(), 0) + RETENTION_S)
+        added = 0
+        in_flight: asyncio.Task[list[Any]] | None = None
+        group = batch * PIPELINE_BATCHES
+        for start in range(0, len(lines), group):
+            pipe = self.redis.pipeline(transaction=False)
+            for at in range(start, min(start + group, len(lines)), batch):
+                await self._enqueue(keys=keys, args=[ttl, b"\n".join(lines[at:at + batch])], client=pipe)
+            # One group in flight while the next is prepared: Redis works as Python does.
+            if in_flight is not None:
+                added += sum(int(n) for n in await in_flight)
+            in_flight = asyncio.create_task(pipe.execute())
+            await asyncio.sleep(0)
+        if in_flight is not None:
+            added += sum(int(n) for n in await in_flight)
         return added
 
     # --- worker side ------------------------------------------------------------------
@@ -168,9 +212,25 @@ class DeliveryStore:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
-    def _decode(self, stream: str, entries: Iterable[tuple[str, dict[str, str]]]) -> list[Claimed]:
-        return [Claimed(stream, entry_id, DeliveryJob.model_validate_json(fields["job"]))
-                for entry_id, fields in entries if fields and "job" in fields]
+    async def _decode(self, stream: str, entries: Iterable[tuple[str, dict[str, str]]]) -> list[Claimed]:
+        """Jobs from stream entries: a stub per recipient plus what the alert record holds once
+        (text per version and language, expiry, issue time, msgType)."""
+        stubs = [(entry_id, orjson.loads(fields["job"])) for entry_id, fields in entries if fields and "job" in fields]
+        alerts = {stub["alert_id"] for _, stub in stubs if "text" not in stub}
+        shared: dict[str, Any] = {}
+        for alert_id in alerts:
+            shared[alert_id] = await self.redis.hgetall(self.keys.alert(alert_id))
+        claimed = []
+        for entry_id, stub in stubs:
+            if "text" not in stub:
+                record = shared.get(stub["alert_id"], {})
+                stub = {"msg_type": record.get(f"msg_type:{stub['version']}", record.get("msg_type")),
+                        "expires": record.get(f"expires:{stub['version']}", record.get("expires", 0)),
+                        "issued_at": record.get(f"issued_at:{stub['version']}", record.get("issued_at", 0)),
+                        "text": record.get(f"text:{stub['version']}:{stub.get('language', 'zh-CN')}", ""),
+                        **stub}
+            claimed.append(Claimed(stream, entry_id, DeliveryJob.model_validate(stub)))
+        return claimed
 
     async def read(self, channel: str, consumer: str, count: int, block_ms: int) -> list[Claimed]:
         """New jobs for this consumer, loudest lane first."""
@@ -178,7 +238,7 @@ class DeliveryStore:
         reply: Any = await self.redis.xreadgroup(self.keys.group(channel), consumer, dict.fromkeys(lanes, ">"),
                                                  count=count, block=block_ms)
         by_stream = {stream: entries for stream, entries in reply or []}
-        return [c for lane in lanes for c in self._decode(lane, by_stream.get(lane, []))]
+        return [c for lane in lanes for c in await self._decode(lane, by_stream.get(lane, []))]
 
     async def reclaim(self, channel: str, consumer: str, min_idle_ms: int, count: int) -> list[Claimed]:
         """Jobs a dead consumer held longer than the visibility timeout (XAUTOCLAIM)."""
@@ -187,7 +247,7 @@ class DeliveryStore:
             reply: Any = await self.redis.xautoclaim(lane, self.keys.group(channel), consumer,
                                                      min_idle_time=min_idle_ms, count=count)
             entries = reply[1]  # [next cursor, entries, deleted ids]
-            claimed += self._decode(lane, entries)
+            claimed += await self._decode(lane, entries)
         return claimed
 
     async def current_versions(self, alert_ids: Iterable[str]) -> dict[str, int]:

@@ -5,7 +5,7 @@ already answers on its port is reused. Readiness is a real request (Kafka metada
 Redis PING), never a sleep. Addresses come from ``WARNING_KAFKA_BOOTSTRAP`` and
 ``WARNING_REDIS_URL``; the defaults use ports that nothing common listens on.
 
-Usage: python deploy/local/stack.py up|down|status|ready
+Usage: python deploy/local/stack.py up|down|status|ready|restart-redis
 """
 
 from __future__ import annotations
@@ -242,8 +242,14 @@ def ready() -> None:
     print("ready")
 
 
+def restart_redis() -> None:
+    """Stop Redis and start it again from its AOF (tests: nothing queued may be lost)."""
+    say(_stop("Redis", RUN / "redis" / "redis.pid"))
+    say(redis_up())
+
+
 def main(argv: list[str]) -> int:
-    commands = {"up": up, "down": down, "status": status, "ready": ready}
+    commands = {"up": up, "down": down, "status": status, "ready": ready, "restart-redis": restart_redis}
     if len(argv) != 2 or argv[1] not in commands:
         print(__doc__, file=sys.stderr)
         return 2

@@ -12,7 +12,7 @@ import pytest
 from tests.unit.test_cap import version
 from warning.areas import area_prefix
 from warning.models import Tier
-from warning.targeting.audience import audience_tier, select
+from warning.targeting.audience import audience_tier, personal, select
 from warning.targeting.directory import load_directory
 from warning.targeting.grids import GridFileError, GridRegistry
 from warning.targeting.message import render_text
@@ -33,10 +33,15 @@ def people_of(grid_ids: set[str]) -> tuple[list[dict[str, Any]], list[dict[str, 
 
 def recipients(tier: Tier, area: str = "440305001", polygons: list[Any] | None = None,
                circles: list[Any] | None = None) -> set[tuple[str, str]]:
+    """Who is told: select() for endpoints, workers and officers; the policy's resident set
+    (what fan-out reads from Redis) for residents."""
     grids = GRIDS.for_alert(area, polygons or [], circles or [])
     residents, workers, officers = people_of({g.id for g in grids})
-    return {(t.recipient_id, t.channel) for t in
-            select(DIRECTORY.audience[tier], area, grids, residents, workers, officers)}
+    policy = DIRECTORY.audience[tier]
+    chosen = [r for r in residents
+              if policy.residents == "all" or (policy.residents == "opted_in" and r.get("opted_in"))]
+    told = {(t.recipient_id, t.channel) for t in select(policy, area, grids, workers, officers, len(chosen))}
+    return told | {(t.recipient_id, t.channel) for t in (personal(r) for r in chosen) if t}
 
 
 def test_blue_reaches_grid_workers_endpoints_and_the_township_officer_only() -> None:
@@ -114,3 +119,17 @@ def test_texts_in_both_languages() -> None:
     assert render_text(red, "zh-CN", "南头街道").startswith("【红色预警】南头街道发布暴雨红色预警")
     assert render_text(red, "en", "Nantou").startswith("[RED warning] rainstorm in Nantou")
     assert "解除" in render_text(version(Tier.none, 2, "Cancel"), "zh-CN", "南头街道")
+
+
+def test_resident_stub_is_prepared_once_with_channel_fallback_and_language() -> None:
+    from warning.targeting.directory import Person
+    from warning.targeting.recipients import resident_stub
+
+    person = Person(id="r1", role="resident", grid="440305001001", phone="+8613800000001", push_token="tok",
+                    channels=["push", "sms"], language="en")
+    channel, recipient, fields = resident_stub(person).split(b"\t", 2)  # type: ignore[union-attr]
+    assert (channel, recipient) == (b"push", b"r1")
+    assert orjson.loads(fields) == {"recipient": "r1", "address": "tok", "language": "en",
+                                    "fallback": [["sms", "+8613800000001"]]}
+    no_address = Person(id="r2", role="resident", grid="440305001001", channels=["push"])
+    assert resident_stub(no_address) is None

@@ -22,6 +22,7 @@ from warning.targeting.audience import audience_tier, select
 from warning.targeting.message import render_text
 
 log = structlog.get_logger()
+RESIDENT_LANGUAGES = {"zh-CN", "en"}  # residents' texts are rendered up front (stubs are not decoded)
 
 
 async def fan_out(c: Container, alert: AlertVersion) -> int:
@@ -33,28 +34,28 @@ async def fan_out(c: Container, alert: AlertVersion) -> int:
     await c.refresh_grids()
     grids = c.grids.for_alert(alert.area, alert.polygons, alert.circles)
     grid_ids = [g.id for g in grids]
-    residents, workers, officers = await asyncio.gather(
-        c.recipients.residents(grid_ids), c.recipients.workers(grid_ids), c.recipients.officers())
     policy = c.directory.audience.get(audience_tier(alert.tier, loudest, alert.msg_type == "Cancel"))
-    targets = select(policy, alert.area, grids, residents, workers, officers) if policy else []
-    texts: dict[str, str] = {}
-    # Jobs are built as JSON-ready dicts, not models: at a million recipients the model
-    # construction alone would cost seconds. Consumers validate every job they read.
-    common = {"alert_id": alert.alert_id, "version": alert.version, "tier": alert.tier.value,
-              "msg_type": alert.msg_type, "expires": alert.expires.timestamp(),
-              "issued_at": alert.issued_at.timestamp(), "attempt": 1}
-    jobs = []
-    for target in targets:
-        text = texts.get(target.language)
-        if text is None:
-            text = texts[target.language] = render_text(alert, target.language,
-                                                        c.directory.area_name(alert.area, target.language))
-        jobs.append({**common, "channel": target.channel, "recipient": target.recipient_id,
-                     "address": target.address, "language": target.language, "text": text,
-                     "fallback": target.fallback})
-    added = await c.store.enqueue_raw(jobs, batch=c.settings.enqueue_batch)
+    if policy is None:
+        return 0
+    stubs = [] if policy.residents == "none" else await c.recipients.resident_stubs(
+        grid_ids, opted_in_only=policy.residents == "opted_in")
+    workers, officers = await asyncio.gather(c.recipients.workers(grid_ids), c.recipients.officers())
+    targets = select(policy, alert.area, grids, workers, officers, residents_found=len(stubs))
+    # What every job shares (text per language, expiry…) is stored once with the alert; a job
+    # is a small stub per recipient, built as a plain dict (at a million recipients, models
+    # alone would cost seconds). Consumers validate every job they read.
+    languages = {target.language for target in targets} | RESIDENT_LANGUAGES
+    await c.store.store_texts(alert, {lang: render_text(alert, lang, c.directory.area_name(alert.area, lang))
+                                      for lang in languages})
+    common = {"alert_id": alert.alert_id, "version": alert.version, "tier": alert.tier.value}
+    jobs = [{**common, "channel": t.channel, "recipient": t.recipient_id, "address": t.address,
+             "language": t.language, "fallback": t.fallback} for t in targets]
+    expires = alert.expires.timestamp()
+    added = await c.store.enqueue_raw(jobs, batch=c.settings.enqueue_batch, expires=expires)
+    added += await c.store.enqueue_stubs(alert.alert_id, alert.version, alert.tier, stubs,
+                                         batch=c.settings.enqueue_batch, expires=expires)
     log.info("alert_enqueued", alert_id=alert.alert_id, version=alert.version, tier=alert.tier.value,
-             grids=len(grids), targeted=len(jobs), enqueued=added)
+             grids=len(grids), targeted=len(jobs) + len(stubs), enqueued=added)
     return added
 
 

@@ -39,13 +39,15 @@ def personal(record: Record) -> Target | None:
     return Target(record["id"], channel, address, record.get("language", "zh-CN"), tuple(usable[1:]))
 
 
-def select(policy: Audience, area: str, grids: Iterable[Grid], residents: Iterable[Record],
-           workers: Iterable[Record], officers: Iterable[Record]) -> list[Target]:
-    """Everyone the policy calls for, each (recipient, channel) once.
+def select(policy: Audience, area: str, grids: Iterable[Grid], workers: Iterable[Record],
+           officers: Iterable[Record], residents_found: int = 0) -> list[Target]:
+    """Grid endpoints, grid workers and officers the policy calls for, each (recipient, channel) once.
 
-    ``residents`` and ``workers`` are the people of ``grids``; ``officers`` all of them.
-    An alert that reaches no grid and no officer (an unmapped area) goes to the city duty
-    officers: a warning is never dropped for want of a recipient.
+    ``workers`` are the people of ``grids``, ``officers`` all of them. Residents are
+    too many to pass through here: ``policy.residents`` says which set fan-out reads
+    (none, opted_in or all), and ``residents_found`` how many it found. An alert that
+    reaches nobody at all (an unmapped area) goes to the city duty officers: a warning is
+    never dropped for want of a recipient.
     """
     chosen: dict[tuple[str, str], Target] = {}
 
@@ -63,12 +65,7 @@ def select(policy: Audience, area: str, grids: Iterable[Grid], residents: Iterab
     for officer in officers:
         if officer.get("level") in policy.officers and covers(officer.get("jurisdiction", "~"), area):
             add(personal(officer))
-    if policy.residents != "none":
-        everyone = policy.residents == "all"
-        for resident in residents:
-            if everyone or resident.get("opted_in"):
-                add(personal(resident))
-    if not chosen:
+    if not chosen and not residents_found:
         for officer in officers:
             if officer.get("level") == "city":
                 add(personal(officer))

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from warning.keys import Keys
 from warning.targeting.directory import Person
 from warning.targeting.grids import GridRegistry
-from warning.targeting.recipients import record_of
+from warning.targeting.recipients import record_of, resident_stub
 
 BATCH = 5000
 _LIST_FIELDS = ("channels", "grids")
@@ -74,7 +74,7 @@ def _index_keys(keys: Keys, role: str, grids: list[str]) -> list[str]:
     if role == "officer":
         return [keys.officers]
     if role == "resident":
-        return [keys.residents(g) for g in grids]
+        return [k for g in grids for k in (keys.residents(g), keys.residents_opted(g))]
     return [keys.workers(g) for g in grids]
 
 
@@ -84,12 +84,14 @@ def _where(person: Person) -> tuple[str, list[str]]:
     return person.role, list(person.grids)
 
 
-def _flush(client: redis.Redis, keys: Keys, batch: list[tuple[str, Person | None, str]],
-           report: ImportReport) -> None:
-    ids = [pid for pid, _, _ in batch]
+Pending = tuple[str, Person | None, str, int]  # id, person (None: remove), op, line number
+
+
+def _flush(client: redis.Redis, keys: Keys, batch: list[Pending], report: ImportReport) -> None:
+    ids = [pid for pid, _, _, _ in batch]
     previous = client.hmget(keys.people, ids)
     pipe = client.pipeline(transaction=False)
-    for (pid, person, op), before in zip(batch, previous, strict=True):
+    for (pid, person, op, number), before in zip(batch, previous, strict=True):
         if before:  # drop the old index entries (a move, a role change or a removal)
             old_role, _, old_grids = (before.decode() if isinstance(before, bytes) else before).partition(" ")
             for key in _index_keys(keys, old_role, old_grids.split(",") if old_grids else []):
@@ -100,9 +102,18 @@ def _flush(client: redis.Redis, keys: Keys, batch: list[tuple[str, Person | None
             continue
         assert person is not None
         role, grids = _where(person)
-        record = record_of(person)
-        for key in _index_keys(keys, role, grids):
-            pipe.hset(key, pid, record)
+        if role == "resident":
+            stub = resident_stub(person)
+            if stub is None:
+                report.errors.append((number, "no channel with an address (phone for sms, push_token for push)"))
+                continue
+            pipe.hset(keys.residents(grids[0]), pid, stub)
+            if person.opted_in:
+                pipe.hset(keys.residents_opted(grids[0]), pid, stub)
+        else:
+            record = record_of(person)
+            for key in _index_keys(keys, role, grids):
+                pipe.hset(key, pid, record)
         pipe.hset(keys.people, pid, f"{role} {','.join(grids)}")
         report.upserted += 1
     pipe.execute()
@@ -111,7 +122,7 @@ def _flush(client: redis.Redis, keys: Keys, batch: list[tuple[str, Person | None
 def import_recipients(client: redis.Redis, keys: Keys, path: Path,
                       progress: Callable[[int], None] | None = None) -> ImportReport:
     report = ImportReport()
-    batch: list[tuple[str, Person | None, str]] = []
+    batch: list[Pending] = []
     for number, fields, reason in _rows(path):
         if fields is None:
             report.errors.append((number, reason))
@@ -124,7 +135,7 @@ def import_recipients(client: redis.Redis, keys: Keys, path: Path,
             if not fields.get("id"):
                 report.errors.append((number, "remove needs an id"))
                 continue
-            batch.append((str(fields["id"]), None, "remove"))
+            batch.append((str(fields["id"]), None, "remove", number))
         else:
             try:
                 person = Person.model_validate(fields)
@@ -133,7 +144,7 @@ def import_recipients(client: redis.Redis, keys: Keys, path: Path,
                                    for e in exc.errors())
                 report.errors.append((number, detail))
                 continue
-            batch.append((person.id, person, "upsert"))
+            batch.append((person.id, person, "upsert", number))
         if len(batch) >= BATCH:
             _flush(client, keys, batch, report)
             if progress:
