@@ -74,12 +74,12 @@ class Worker:
         while not stop.is_set():
             try:
                 await self.store.promote_due(self.channel, time.time())
-                claimed = await self._next(block_ms)
+                claimed, reclaimed = await self._next(block_ms)
                 if not claimed:
                     if burst and not await self.store.redis.zcard(self.store.keys.delayed(self.channel)):
                         break
                     continue
-                await self.process(claimed)
+                await self.process(claimed, reclaimed=reclaimed)
                 handled += len(claimed)
                 delay = 0.2
             except (RedisConnectionError, RedisTimeoutError) as exc:
@@ -91,20 +91,23 @@ class Worker:
                 self._last_reclaim = 0.0
         return handled
 
-    async def _next(self, block_ms: int) -> list[Claimed]:
+    async def _next(self, block_ms: int) -> tuple[list[Claimed], bool]:
+        """The next batch, and whether it was reclaimed from a consumer that went silent."""
         now = time.monotonic()
         if now - self._last_reclaim >= self.visibility_ms / 2000:
             self._last_reclaim = now
             reclaimed = await self.store.reclaim(self.channel, self.consumer, self.visibility_ms, self.batch)
             if reclaimed:
                 log.warning("jobs_reclaimed", channel=self.channel, count=len(reclaimed))
-                return reclaimed
-        return await self.store.read(self.channel, self.consumer, self.batch, block_ms=block_ms)
+                return reclaimed, True
+        return await self.store.read(self.channel, self.consumer, self.batch, block_ms=block_ms), False
 
-    async def process(self, claimed: Sequence[Claimed]) -> None:
+    async def process(self, claimed: Sequence[Claimed], reclaimed: bool = True) -> None:
         now = time.time()
         versions = await self.store.current_versions(c.job.alert_id for c in claimed)
-        statuses = await self.store.statuses([c.job for c in claimed])
+        # Only a reclaimed job can have been sent already (by a consumer that died before
+        # acknowledging it); a freshly read one cannot, since enqueue never duplicates.
+        statuses = await self.store.statuses([c.job for c in claimed]) if reclaimed else [None] * len(claimed)
         done, expired, superseded, to_send = [], [], [], []
         for item, status in zip(claimed, statuses, strict=True):
             if status == "sent":
@@ -162,8 +165,11 @@ class Worker:
             else:
                 failed.append((item, reason))
         await self.store.transition(sent, "sending", "sent")
-        for job in sent:
-            log.info("delivery_sent", delivery_id=job.delivery_id, alert_id=job.alert_id, channel=self.channel)
+        for job in sent:  # per delivery at debug; the batch line below is what INFO shows
+            log.debug("delivery_sent", delivery_id=job.delivery_id, alert_id=job.alert_id, channel=self.channel)
+        if sent:
+            log.info("deliveries_sent", channel=self.channel, count=len(sent),
+                     alert_ids=sorted({job.alert_id for job in sent}))
         await self.store.retry_later(retry)
         await self.store.transition([j for j, _ in retry], "sending", "queued", "retrying")
         for item, why in failed:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -91,6 +92,17 @@ if granted < want then wait = (math.min(want - granted, burst) - tokens) / rate 
 return {granted, tostring(wait)}
 """
 
+# Receipts of a batch in one call. KEYS: delivery hashes; ARGV: status, time, reason, then
+# per key its TTL and attempt number.
+_MARK = """
+local status, now, reason = ARGV[1], ARGV[2], ARGV[3]
+for i, key in ipairs(KEYS) do
+  redis.call('HSET', key, 'status', status, status .. '_at', now, 'reason', reason, 'attempt', ARGV[2 + 2 * i])
+  redis.call('EXPIRE', key, ARGV[3 + 2 * i])
+end
+return #KEYS
+"""
+
 RETENTION_S = 7 * 86400  # alert records and receipts outlive the alert by a week
 PIPELINE_BATCHES = 10  # enqueue batches per round trip: bounded, or a million jobs jam the socket
 STATUSES = ("queued", "sending", "sent", "failed", "superseded", "expired", "dead")
@@ -111,6 +123,7 @@ class DeliveryStore:
         self._record = redis.register_script(_RECORD_ALERT)
         self._promote = redis.register_script(_PROMOTE)
         self._take = redis.register_script(_TAKE_TOKENS)
+        self._mark = redis.register_script(_MARK)
 
     # --- fan-out side -----------------------------------------------------------------
 
@@ -265,26 +278,37 @@ class DeliveryStore:
             return list(await pipe.execute())
 
     async def transition(self, jobs: Sequence[DeliveryJob], old: str, new: str, reason: str = "") -> None:
-        """Move deliveries between statuses: the receipt and the per-alert counts."""
+        """Move deliveries between statuses: every receipt, and the per-alert counts (aggregated)."""
+        if not jobs:
+            return
         now = time.time()
+        moved: Counter[tuple[str, str]] = Counter((job.alert_id, job.channel) for job in jobs)
+        reached: Counter[tuple[str, int]] = Counter()
+        if new == "sent":
+            reached.update((job.alert_id, reach.bucket(now - job.issued_at)) for job in jobs)
+        args: list[str | int | float] = [new, now, reason]
+        for job in jobs:
+            args += [job.attempt, int(max(job.expires - now, 0) + RETENTION_S)]
         async with self.redis.pipeline(transaction=False) as pipe:
-            for job in jobs:
-                key = self.keys.delivery(job.delivery_id)
-                pipe.hset(key, mapping={"status": new, f"{new}_at": now, "reason": reason,
-                                        "attempt": job.attempt})
-                pipe.expire(key, int(max(job.expires - now, 0) + RETENTION_S))
-                counts = self.keys.delivery_counts(job.alert_id, job.channel)
-                pipe.hincrby(counts, old, -1)
-                pipe.hincrby(counts, new, 1)
-                if new == "sent":
-                    pipe.hincrby(self.keys.reach(job.alert_id), str(reach.bucket(now - job.issued_at)), 1)
+            await self._mark(keys=[self.keys.delivery(job.delivery_id) for job in jobs], args=args, client=pipe)
+            for (alert_id, channel), n in moved.items():
+                counts = self.keys.delivery_counts(alert_id, channel)
+                pipe.hincrby(counts, old, -n)
+                pipe.hincrby(counts, new, n)
+            for (alert_id, bucket), n in reached.items():
+                pipe.hincrby(self.keys.reach(alert_id), str(bucket), n)
             await pipe.execute()
 
     async def ack_entries(self, channel: str, claimed: Sequence[Claimed]) -> None:
+        by_stream: dict[str, list[str]] = {}
+        for item in claimed:
+            by_stream.setdefault(item.stream, []).append(item.entry_id)
+        if not by_stream:
+            return
         async with self.redis.pipeline(transaction=False) as pipe:
-            for item in claimed:
-                pipe.xack(item.stream, self.keys.group(channel), item.entry_id)
-                pipe.xdel(item.stream, item.entry_id)
+            for stream, ids in by_stream.items():
+                pipe.xack(stream, self.keys.group(channel), *ids)
+                pipe.xdel(stream, *ids)
             await pipe.execute()
 
     async def dead_letter(self, item: Claimed, reason: str) -> None:
