@@ -399,7 +399,7 @@ def demo_cmd(timeout: float = 180.0) -> None:
 
 
 @app.command()
-def bench(scenario: Annotated[str, typer.Argument(help="evaluate | all")] = "all",
+def bench(scenario: Annotated[str, typer.Argument(help="evaluate | fanout | all")] = "all",
           repeats: Annotated[int, typer.Option(min=1, help="runs per scenario; figures are medians")] = 3,
           as_json: Annotated[bool, typer.Option("--json")] = False,
           save: Annotated[bool, typer.Option(help="write bench/results/latest.json and a dated copy")] = False) -> None:
@@ -413,6 +413,9 @@ def bench(scenario: Annotated[str, typer.Argument(help="evaluate | all")] = "all
 
 
 def main() -> None:
+    from warning.logs import configure_logging
+
+    configure_logging("WARNING")  # stdout is for results (JSON); logs go to stderr from the start
     try:
         app()
     except (ConfigError, RulePackError, DirectoryError, TopicMismatch) as exc:

@@ -9,7 +9,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from warning.bench import evaluate
+from warning.bench import evaluate, fanout
 from warning.bench.harness import ROOT, Scenario, local_stack, run
 from warning.config import Settings
 
@@ -19,6 +19,13 @@ SCENARIOS: dict[str, tuple[Scenario, list[tuple[str, str, str]]]] = {
                                      ("obs_per_s_single", "obs/s", "(one reading per message)"),
                                      ("alert_p50_ms", "ms", "produce -> alert, idle"),
                                      ("alert_p99_ms", "ms", "produce -> alert, idle")]),
+    "fanout": (fanout.scenario, [("enqueue_s", "s", "<= 10 for 1,000,000 recipients"),
+                                 ("drain_per_s", "deliveries/s", ">= 20,000 to local sinks"),
+                                 ("handoff_p50_s", "s", "alert issued -> 50 % handed off"),
+                                 ("handoff_p90_s", "s", "-> 90 %"),
+                                 ("handoff_p99_s", "s", "-> 99 %"),
+                                 ("redis_bytes_per_job", "bytes", "Redis memory per queued job"),
+                                 ("import_s", "s", "1,000,000 residents imported")]),
 }
 
 
