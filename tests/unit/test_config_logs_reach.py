@@ -67,3 +67,12 @@ def test_reach_percentiles_within_five_percent() -> None:
     assert p50 is not None and abs(p50 - 0.5) / 0.5 < 0.05
     assert p99 is not None and abs(p99 - 0.99) / 0.99 < 0.05
     assert reach.percentiles({}) == [None, None, None]
+
+
+def test_an_old_directory_with_people_says_where_people_go_now(tmp_path: Path) -> None:
+    from warning.targeting.directory import DirectoryError, load_directory
+
+    old = tmp_path / "directory.yaml"
+    old.write_text("city: {code: '440300', name: x}\npeople: []\n")
+    with pytest.raises(DirectoryError, match="people no longer belong in the directory file: load people with"):
+        load_directory(old)

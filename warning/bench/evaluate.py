@@ -41,15 +41,13 @@ BENCH_DIR = ROOT / ".run" / "bench"
 
 def bench_directory(stations: int) -> Path:
     """A directory with `stations` stations spread over 100 townships of one district."""
-    path = BENCH_DIR / f"directory-{stations}.yaml"
+    path = BENCH_DIR / f"directory-v2-{stations}.yaml"
     if not path.exists():
         BENCH_DIR.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump({
             "city": {"code": "440300", "name": "深圳市"},
             "areas": [{"code": f"440305{t:03d}", "name": f"街道{t}"} for t in range(1, 101)],
             "stations": [{"id": f"ST{i:05d}", "area": f"440305{i % 100 + 1:03d}"} for i in range(stations)],
-            "people": [{"id": "off-sz", "role": "officer", "level": "city", "jurisdiction": "440300",
-                        "phone": "+8610000000204"}],
         }, allow_unicode=True))
     return path
 

@@ -111,6 +111,11 @@ class Directory(BaseModel):
 def load_directory(path: Path | None = None) -> Directory:
     """Load the directory; ``None`` loads the bundled demo directory."""
     source, raw = read_yaml(path, "demo-directory.yaml", "directory", DirectoryError)
+    moved = [name for name in ("people", "grids") if isinstance(raw, dict) and name in raw]
+    if moved:
+        raise DirectoryError(f"{source}: {' and '.join(moved)} no longer belong in the directory file: "
+                             "load people with `warning recipients import` and grids with "
+                             "`warning grids import` (they live in Redis)")
     try:
         return Directory.model_validate(raw)
     except ValidationError as exc:
