@@ -296,106 +296,21 @@ def alerts(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     Console().print(table)
 
 
-def _summary_table(summary: dict[str, Any]) -> Table:
-    table = Table("tier", "version", *CHANNELS, "acks", title="Dispatched")
-    table.add_column("alert", overflow="fold")
-    for alert_id, s in summary["details"].items():
-        cells = [str(s["channels"].get(ch, {}).get("sent", 0)) for ch in CHANNELS]
-        table.add_row(s["tier"], str(s["version"]), *cells, ", ".join(a["by"] for a in s["acks"]), alert_id)
-    return table
-
-
-def _run(keep_serving: bool, demo: bool, timeout: float) -> None:
-    c = _container()
-    log_dir = Path(".run/logs")
-
-    def _interrupt(*_: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the children too, like Ctrl-C
-    try:
-        _serve(c, log_dir, keep_serving, demo, timeout)
-    except KeyboardInterrupt:
-        console.print("stopped: every process this command started has exited")
-        raise typer.Exit(130) from None
-
-
-def _serve(c: Any, log_dir: Path, keep_serving: bool, demo: bool, timeout: float) -> None:
-    from warning.runner import Processes, env_for
-
-    if demo:
-        _demo(c, log_dir / "demo", timeout)
-    if not keep_serving:
-        return
-    if _seed(c.settings):
-        console.print("empty directory: loaded the bundled demo people and grids (replace them with "
-                      "`warning recipients import` and `warning grids import`)")
-    with Processes(log_dir, env=env_for(c.settings)) as procs:
-        procs.start_pipeline()
-        console.print(f"pipeline serving topics '{c.settings.topic_prefix}feeds.*' (logs in {log_dir}/): "
-                      f"worker + consumers {', '.join(CHANNELS)}; Ctrl-C stops everything this command started")
-        while True:
-            if dead := procs.dead():
-                console.print(f"[red]process exited:[/red] {dead}; see {log_dir}/")
-                raise typer.Exit(1)
-            time.sleep(1)
-
-
-def _seed(settings: Any) -> bool:
-    import redis
-
-    from warning.keys import Keys
-    from warning.targeting.importer import seed_demo_directory
-
-    client = redis.Redis.from_url(settings.redis_url)
-    try:
-        return seed_demo_directory(client, Keys(settings.redis_prefix))
-    finally:
-        client.close()
-
-
-def _demo(c: Any, log_dir: Path, timeout: float) -> None:
-    from warning.bootstrap import bootstrap
-    from warning.demo import demo_settings, forget_old_demos, run_demo
-    from warning.runner import Processes, env_for
-
-    settings = demo_settings(c.settings, datetime.now(UTC).strftime("%Y%m%d%H%M%S"))
-    _seed(settings)
-    demo = bootstrap(settings, logging=False)
-
-    async def go() -> dict[str, Any]:
-        try:
-            await forget_old_demos(c.settings, settings, demo.redis)
-            return await run_demo(demo, timeout)
-        finally:
-            await demo.redis.aclose()
-
-    started = time.monotonic()
-    with Processes(log_dir, env=env_for(settings)) as procs:
-        procs.start_pipeline()
-        console.print(f"demo pipeline started in namespace {settings.redis_prefix} (logs in {log_dir}/)")
-        try:
-            summary = asyncio.run(go())
-        except TimeoutError as exc:
-            console.print(f"[red]demo failed:[/red] {exc}; dead processes: {procs.dead()}")
-            raise typer.Exit(1) from exc
-    Console().print(_summary_table(summary))
-    console.print(f"demo scenario dispatched in {time.monotonic() - started:.1f}s; inspect it with "
-                  f"WARNING_REDIS_PREFIX={settings.redis_prefix} warning status ALERT_ID")
-    _print_json({k: summary[k] for k in ("alerts", "deliveries", "acks")})
-
-
 @app.command()
 def run(demo: Annotated[bool, typer.Option(help="replay the bundled demo scenario once")] = True,
         timeout: float = 180.0) -> None:
     """Start the pipeline processes, replay the demo, keep serving until Ctrl-C."""
-    _run(keep_serving=True, demo=demo, timeout=timeout)
+    from warning.serve import serve
+
+    serve(_container(), keep_serving=True, demo=demo, timeout=timeout)
 
 
 @app.command("demo")
 def demo_cmd(timeout: float = 180.0) -> None:
     """Like run, but exit after the demo with a one-line JSON summary."""
-    _run(keep_serving=False, demo=True, timeout=timeout)
+    from warning.serve import serve
+
+    serve(_container(), keep_serving=False, demo=True, timeout=timeout)
 
 
 @app.command()

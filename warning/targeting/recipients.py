@@ -48,7 +48,8 @@ class RecipientStore:
         self.redis = redis
         self.keys = keys
 
-    async def _by_grid(self, keyfn: Any, grid_ids: Iterable[str]) -> list[Record]:
+    async def _values(self, keyfn: Any, grid_ids: Iterable[str]) -> list[Any]:
+        """Every value of the per-grid hash ``keyfn(grid)`` over the grids, one round trip."""
         ids = list(grid_ids)
         if not ids:
             return []
@@ -56,19 +57,15 @@ class RecipientStore:
             for grid_id in ids:
                 pipe.hvals(keyfn(grid_id))
             replies = await pipe.execute()
-        return [orjson.loads(raw) for values in replies for raw in values]
+        return [raw for values in replies for raw in values]
+
+    async def _by_grid(self, keyfn: Any, grid_ids: Iterable[str]) -> list[Record]:
+        return [orjson.loads(raw) for raw in await self._values(keyfn, grid_ids)]
 
     async def resident_stubs(self, grid_ids: Iterable[str], opted_in_only: bool) -> list[bytes]:
         """Prepared resident stubs (see :func:`resident_stub`) of these grids."""
         keyfn = self.keys.residents_opted if opted_in_only else self.keys.residents
-        ids = list(grid_ids)
-        if not ids:
-            return []
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for grid_id in ids:
-                pipe.hvals(keyfn(grid_id))
-            replies = await pipe.execute()
-        return [raw if isinstance(raw, bytes) else raw.encode() for values in replies for raw in values]
+        return [raw if isinstance(raw, bytes) else raw.encode() for raw in await self._values(keyfn, grid_ids)]
 
     async def workers(self, grid_ids: Iterable[str]) -> list[Record]:
         return await self._by_grid(self.keys.workers, grid_ids)
