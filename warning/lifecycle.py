@@ -45,11 +45,6 @@ def is_active(state: LifecycleState) -> bool:
     return bool(state.get("alert_id"))
 
 
-def needs_tick(state: LifecycleState) -> bool:
-    """True when time alone can change this alert (pending downgrade or expiry)."""
-    return is_active(state)
-
-
 def step(
     state: LifecycleState,
     signal: TierSignal | None,

@@ -105,7 +105,6 @@ return #KEYS
 
 RETENTION_S = 7 * 86400  # alert records and receipts outlive the alert by a week
 PIPELINE_BATCHES = 10  # enqueue batches per round trip: bounded, or a million jobs jam the socket
-STATUSES = ("queued", "sending", "sent", "failed", "superseded", "expired", "dead")
 
 
 @dataclass(frozen=True)
@@ -163,13 +162,14 @@ class DeliveryStore:
         """:meth:`enqueue` for jobs in their JSON shape: DeliveryJob's fields, or a stub whose
         shared fields are in the alert record (:meth:`store_texts`) — then pass ``expires``."""
         added = 0
-        by_lane: dict[tuple[str, int, str, str], list[bytes]] = {}
+        by_lane: dict[tuple[str, int, str, str], tuple[list[bytes], float | None]] = {}
         for job in jobs:
             line = f"{job['channel']}:{job['recipient']}\t".encode() + orjson.dumps(job)
-            by_lane.setdefault((job["alert_id"], job["version"], job["channel"], job["tier"]), []).append(line)
-        for (alert_id, version, channel, tier), lines in by_lane.items():
-            exp = next((j.get("expires") for j in jobs if "expires" in j), expires)
-            added += await self._enqueue_lines(alert_id, version, channel, Tier(tier), lines, exp, batch)
+            lane = (job["alert_id"], job["version"], job["channel"], job["tier"])
+            lines, _ = by_lane.setdefault(lane, ([], job.get("expires", expires)))
+            lines.append(line)
+        for (alert_id, version, channel, tier), (lines, lane_expires) in by_lane.items():
+            added += await self._enqueue_lines(alert_id, version, channel, Tier(tier), lines, lane_expires, batch)
         return added
 
     async def enqueue_stubs(self, alert_id: str, version: int, tier: Tier, stubs: Sequence[bytes],

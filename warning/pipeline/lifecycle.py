@@ -14,7 +14,7 @@ import structlog
 from pydantic import ValidationError
 
 from warning.bootstrap import Container
-from warning.lifecycle import needs_tick, step
+from warning.lifecycle import is_active, step
 from warning.models import TierSignal
 from warning.pipeline.common import raw_topic, reject
 
@@ -57,5 +57,5 @@ def register(app: faust.App, c: Container) -> None:
     async def tick() -> None:
         now = time.time()
         for alert_key, state in list(table.items()):
-            if needs_tick(state):
+            if is_active(state):  # time alone can change it (held downgrade, expiry)
                 await signals.send(key=alert_key.encode(), value=orjson.dumps({"tick": now}))
