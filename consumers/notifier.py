@@ -24,6 +24,20 @@ class Result:
     outcome: Outcome
     reason: str = ""
     provider_id: str = ""
+    awaits_receipt: bool = False  # the provider took it; its delivery receipt comes later (SMS)
+    unregistered: bool = False  # the address is dead for good (push token): forget it
+
+
+def delivered(provider_id: str = "", awaits_receipt: bool = False) -> Result:
+    return Result(Outcome.delivered, provider_id=provider_id, awaits_receipt=awaits_receipt)
+
+
+def retryable(reason: str) -> Result:
+    return Result(Outcome.retryable, reason)
+
+
+def permanent(reason: str, unregistered: bool = False) -> Result:
+    return Result(Outcome.permanent, reason, unregistered=unregistered)
 
 
 class Notifier(Protocol):

@@ -14,7 +14,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -22,8 +22,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from consumers.notifier import Notifier, Outcome, Result
+from warning.delivery.fallback import fall_back
+from warning.delivery.receipts import Receipts
 from warning.models import DeliveryJob
-from warning.queue import Claimed, DeliveryStore
+from warning.queue import HANDED_OFF, Claimed, DeliveryStore
 
 log = structlog.get_logger()
 
@@ -50,11 +52,19 @@ class RateLimit:
     burst: float
 
 
+Forget = Callable[[DeliveryJob], Awaitable[object]]  # drop a dead address from the directory
+
+
 class Worker:
     def __init__(self, store: DeliveryStore, notifier: Notifier, *, batch: int = 500,
                  visibility_timeout_s: float = 30.0, consumer: str | None = None,
-                 retry: RetryPolicy | None = None, rate: RateLimit | None = None) -> None:
+                 retry: RetryPolicy | None = None, rate: RateLimit | None = None,
+                 receipts: Receipts | None = None, receipt_timeout_s: float = 300.0,
+                 forget: Forget | None = None) -> None:
         self.store = store
+        self.receipts = receipts or Receipts(store, None)
+        self.receipt_timeout_s = receipt_timeout_s
+        self.forget = forget
         self.notifier = notifier
         self.channel = notifier.channel
         self.batch = batch
@@ -74,6 +84,7 @@ class Worker:
         while not stop.is_set():
             try:
                 await self.store.promote_due(self.channel, time.time())
+                await self._overdue_receipts()
                 claimed, reclaimed = await self._next(block_ms)
                 if not claimed:
                     if burst and not await self.store.redis.zcard(self.store.keys.delayed(self.channel)):
@@ -110,7 +121,7 @@ class Worker:
         statuses = await self.store.statuses([c.job for c in claimed]) if reclaimed else [None] * len(claimed)
         done, expired, superseded, to_send = [], [], [], []
         for item, status in zip(claimed, statuses, strict=True):
-            if status == "sent":
+            if status in HANDED_OFF:
                 done.append(item)  # a reclaimed job whose send had already happened
             elif item.job.expires <= now:
                 expired.append(item)
@@ -139,12 +150,12 @@ class Worker:
         for item in items:
             log.info("delivery_dropped", delivery_id=item.job.delivery_id, alert_id=item.job.alert_id,
                      status=status)
-        await self.store.transition([i.job for i in items], "queued", status, reason)
+        await self.receipts.move([i.job for i in items], status, reason)
         await self.store.ack_entries(self.channel, items)
 
     async def _send(self, items: list[Claimed]) -> None:
         jobs = [i.job for i in items]
-        await self.store.transition(jobs, "queued", "sending")
+        await self.receipts.move(jobs, "sending")
         try:
             results: list[Result | None] = list(await self.notifier.send_batch(jobs))
             crash = ""
@@ -152,11 +163,15 @@ class Worker:
             log.exception("notifier_failed", channel=self.channel, count=len(jobs))
             results, crash = [None] * len(jobs), f"notifier raised {type(exc).__name__}: {exc}"
         now = time.time()
-        sent, retry, failed = [], [], []
+        sent, awaiting, retry, failed = [], [], [], []
         for item, result in zip(items, results, strict=True):
             if result is not None and result.outcome is Outcome.delivered:
                 sent.append(item.job)
+                if result.awaits_receipt:
+                    awaiting.append(item.job)
                 continue
+            if result is not None and result.unregistered and self.forget is not None:
+                await self.forget(item.job)
             reason = result.reason if result is not None else crash
             due = self.retry.next_try(item.job, now) if result is None or result.outcome is Outcome.retryable \
                 else None
@@ -164,26 +179,33 @@ class Worker:
                 retry.append((item.job, due))
             else:
                 failed.append((item, reason))
-        await self.store.transition(sent, "sending", "sent")
+        # Await first: a receipt that arrives before the "sent" mark must find the job.
+        await self.store.await_receipt(awaiting, now + self.receipt_timeout_s)
+        await self.receipts.move(sent, "sent")
         for job in sent:  # per delivery at debug; the batch line below is what INFO shows
             log.debug("delivery_sent", delivery_id=job.delivery_id, alert_id=job.alert_id, channel=self.channel)
         if sent:
             log.info("deliveries_sent", channel=self.channel, count=len(sent),
                      alert_ids=sorted({job.alert_id for job in sent}))
         await self.store.retry_later(retry)
-        await self.store.transition([j for j, _ in retry], "sending", "queued", "retrying")
+        await self.receipts.move([j for j, _ in retry], "queued", "retrying")
+        by_reason: dict[str, list[DeliveryJob]] = {}
         for item, why in failed:
             log.warning("delivery_failed", delivery_id=item.job.delivery_id, alert_id=item.job.alert_id,
                         reason=why, fallback=[c for c, _ in item.job.fallback])
             await self.store.dead_letter(item, why)
-        await self.store.transition([i.job for i, _ in failed], "sending", "failed")
-        await self._fall_back([i.job for i, _ in failed])
+            by_reason.setdefault(why, []).append(item.job)
+        for why, jobs_failed in by_reason.items():  # a batch failing alike is one receipt call
+            await self.receipts.move(jobs_failed, "failed", why)
+            await fall_back(self.receipts, jobs_failed, why)
         await self.store.ack_entries(self.channel, items)
 
-    async def _fall_back(self, jobs: list[DeliveryJob]) -> None:
-        """A recipient this channel could not reach gets their next channel (idempotent enqueue)."""
-        nxt = [job.model_copy(update={"channel": job.fallback[0][0], "address": job.fallback[0][1],
-                                      "fallback": job.fallback[1:], "attempt": 1})
-               for job in jobs if job.fallback]
-        if nxt:
-            await self.store.enqueue(nxt)
+    async def _overdue_receipts(self) -> None:
+        """Taken by the provider, never confirmed in time: treated as not reached."""
+        overdue = await self.store.overdue(self.channel, time.time())
+        if overdue:
+            reason = f"no delivery receipt within {self.receipt_timeout_s:.0f}s"
+            for job in overdue:
+                log.warning("receipt_overdue", delivery_id=job.delivery_id, alert_id=job.alert_id)
+            await self.receipts.move(overdue, "unconfirmed", reason)
+            await fall_back(self.receipts, overdue, reason)

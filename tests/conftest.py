@@ -3,6 +3,7 @@ starts them (or reuses a running stack) and stops only what it started."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -44,11 +45,19 @@ def unique() -> str:
 
 @pytest.fixture
 def settings(stack: None, unique: str, tmp_path: Path) -> Iterator[Settings]:
-    """Settings isolated to this test: own topics, consumer group, Redis keys, sinks."""
+    """Settings isolated to this test: own topics, consumer group, Redis keys, sinks, ports.
+    Channels write to local sinks; tests of the provider adapters switch to the sandbox."""
     settings = load_settings(topic_prefix=f"{unique}.", app_id=unique, redis_prefix=unique,
-                             sink_dir=tmp_path / "sinks", partitions=2)
+                             sink_dir=tmp_path / "sinks", partitions=2, providers="sink",
+                             api_port=free_port(), sandbox_port=free_port())
     yield settings
     _delete_topics(settings)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _delete_topics(settings: Settings) -> None:

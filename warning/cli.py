@@ -64,11 +64,16 @@ def consumer(channel: Annotated[str, typer.Argument(help="sms | push | grid")],
     """Run one channel's delivery consumer."""
     if channel not in CHANNELS:
         raise typer.BadParameter(f"channel must be one of {', '.join(CHANNELS)}")
-    from consumers.sinks import FileSink
+    import structlog
+
+    from consumers.channels.build import build_notifier
     from consumers.worker import RateLimit, RetryPolicy, Worker
+    from warning.delivery.receipts import KafkaReceiptLog, Receipts
+    from warning.feeds import ensure_topics
 
     c = _container()
     s = c.settings
+    ensure_topics(s)
     per_s = s.rate_limits.get(channel)
     rate = RateLimit(per_s=per_s, burst=max(per_s, 1.0)) if per_s else None
     retry = RetryPolicy(max_attempts=s.retry_max_attempts, base_s=s.retry_base_s, cap_s=s.retry_cap_s,
@@ -79,15 +84,48 @@ def consumer(channel: Annotated[str, typer.Argument(help="sms | push | grid")],
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        sink = FileSink(channel, c.settings.sink_dir)
+        notifier = build_notifier(channel, c)
+        receipt_log = KafkaReceiptLog(s.kafka_bootstrap, c.topics.receipts)
+        await receipt_log.start()
+
+        async def forget(job: Any) -> None:
+            if await c.recipients.forget_address(job.recipient, job.channel, job.address):
+                structlog.get_logger().warning("address_forgotten", delivery_id=job.delivery_id, alert_id=job.alert_id,
+                            channel=job.channel, reason="provider reports it unregistered")
         try:
-            await Worker(c.store, sink, batch=s.consumer_batch, visibility_timeout_s=s.visibility_timeout_s,
-                         retry=retry, rate=rate).run(stop, burst=burst)
+            await Worker(c.store, notifier, batch=s.consumer_batch, visibility_timeout_s=s.visibility_timeout_s,
+                         retry=retry, rate=rate, receipts=Receipts(c.store, receipt_log),
+                         receipt_timeout_s=s.sms_receipt_timeout_s, forget=forget).run(stop, burst=burst)
         finally:
-            await sink.close()
+            await notifier.close()
+            await receipt_log.close()
             await c.redis.aclose()
 
     asyncio.run(main())
+
+
+@app.command()
+def api() -> None:
+    """Run the HTTP API (feeds, alerts, acknowledgements, provider callbacks) on WARNING_API_PORT."""
+    import uvicorn
+
+    from warning.api.app import create_api
+
+    c = _container()
+    uvicorn.run(create_api(c), host="0.0.0.0", port=c.settings.api_port, log_level="warning",
+                access_log=False)
+
+
+@app.command()
+def sandbox() -> None:
+    """Run the local provider sandbox (Twilio, FCM, Web Push, grid receivers) on WARNING_SANDBOX_PORT."""
+    import uvicorn
+
+    from warning.sandbox.server import create_sandbox
+
+    settings = load_settings()
+    uvicorn.run(create_sandbox(settings), host="127.0.0.1", port=settings.sandbox_port, log_level="warning",
+                access_log=False, timeout_graceful_shutdown=1)
 
 
 @app.command()

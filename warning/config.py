@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CHANNELS = ("sms", "push", "grid")
@@ -25,7 +25,7 @@ class ConfigError(ValueError):
 class Settings(BaseSettings):
     """Every knob of the pipeline. Environment variables are ``WARNING_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="WARNING_", extra="forbid")
+    model_config = SettingsConfigDict(env_prefix="WARNING_", extra="forbid", populate_by_name=True)
 
     kafka_bootstrap: str = "127.0.0.1:39092"
     redis_url: str = "redis://127.0.0.1:36379/0"
@@ -42,7 +42,16 @@ class Settings(BaseSettings):
 
     rules_file: Path | None = None  # None: the default pack shipped in the package
     directory_file: Path | None = None  # None: the bundled demo directory
-    sink_dir: Path = Path(".run/sinks")  # local channel sinks until real adapters exist
+    # What receives the messages each channel sends (per channel, ``auto`` picks):
+    #   live    - the real provider (Twilio, FCM / Web Push, the grids' own HTTPS endpoints);
+    #   sandbox - local servers speaking each provider's HTTP API (`warning sandbox`);
+    #   sink    - append to <sink_dir>/<channel>.jsonl (benchmarks of the queues alone).
+    # ``auto`` is live for a channel whose credentials are set, sandbox otherwise.
+    providers: Literal["auto", "sandbox", "sink"] = "auto"
+    sink_dir: Path = Path(".run/sinks")  # also where the sandbox records what it received
+    sandbox_port: int = Field(default=38081, ge=1, le=65535)
+    # How providers reach this deployment's API (Twilio callbacks are signed over this URL).
+    public_url: str = ""  # empty: http://127.0.0.1:<api_port>
 
     # Evaluate: window state reaches the changelog after this many messages of a partition,
     # or this many seconds; a crash before that replays the messages (nothing is lost).
@@ -74,8 +83,30 @@ class Settings(BaseSettings):
     cap_severity: dict[str, str] = Field(default_factory=lambda: {
         "blue": "Minor", "yellow": "Moderate", "orange": "Severe", "red": "Extreme"})
 
+    # SMS (Twilio). Credentials from env (TWILIO_* or WARNING_TWILIO_*) or secret files.
+    twilio_account_sid: str | None = Field(default=None, validation_alias=AliasChoices(
+        "warning_twilio_account_sid", "twilio_account_sid"))
+    twilio_auth_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices(
+        "warning_twilio_auth_token", "twilio_auth_token"))
+    twilio_messaging_service_sid: str | None = Field(default=None, validation_alias=AliasChoices(
+        "warning_twilio_messaging_service_sid", "twilio_messaging_service_sid"))
+    twilio_from: str | None = Field(default=None, validation_alias=AliasChoices(
+        "warning_twilio_from", "twilio_from_number"))
+    sms_max_segments: int = Field(default=4, ge=1, le=10)
+    # No delivery receipt this long after Twilio took a message: the next channel gets it.
+    sms_receipt_timeout_s: float = Field(default=300.0, gt=0)
+
+    # App push: FCM HTTP v1 (a service-account JSON file) and Web Push (a VAPID key).
+    fcm_service_account_file: Path | None = None
+    fcm_base_url: str = "https://fcm.googleapis.com"
+    vapid_private_key: SecretStr | None = None  # PEM, or base64url of the raw key
+    vapid_subject: str = "mailto:duty@early-warning.local"
+
+    # Community-grid webhooks: HMAC-SHA256 over "<timestamp>.<body>" with this secret.
+    grid_webhook_secret: SecretStr | None = None
+    provider_timeout_s: float = Field(default=10.0, gt=0, le=120)
+
     log_level: str = "INFO"
-    twilio_auth_token: SecretStr | None = None  # read from env/file; never logged
 
     @field_validator("kafka_bootstrap")
     @classmethod
@@ -116,6 +147,30 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
+    @model_validator(mode="after")
+    def _sms_sender(self) -> Settings:
+        if self.provider_mode("sms") == "live" and not (self.twilio_messaging_service_sid or self.twilio_from):
+            raise ValueError("live Twilio SMS needs twilio_messaging_service_sid or twilio_from "
+                             "(env TWILIO_MESSAGING_SERVICE_SID / TWILIO_FROM_NUMBER)")
+        return self
+
+    @property
+    def api_url(self) -> str:
+        return (self.public_url or f"http://127.0.0.1:{self.api_port}").rstrip("/")
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://127.0.0.1:{self.sandbox_port}"
+
+    def provider_mode(self, channel: str) -> str:
+        """live, sandbox or sink for one channel (see ``providers``)."""
+        if self.providers != "auto":
+            return self.providers
+        live = {"sms": bool(self.twilio_account_sid and self.twilio_auth_token),
+                "push": bool(self.fcm_service_account_file or self.vapid_private_key),
+                "grid": self.grid_webhook_secret is not None}
+        return "live" if live.get(channel) else "sandbox"
+
     @property
     def faust_broker(self) -> str:
         return ";".join(f"kafka://{a.strip()}" for a in self.kafka_bootstrap.split(","))
@@ -125,7 +180,7 @@ def _describe(exc: ValidationError, source: str) -> str:
     lines = []
     for err in exc.errors():
         field = ".".join(str(part) for part in err["loc"]) or "(root)"
-        env = f" (env WARNING_{field.upper()})" if source == "environment" else ""
+        env = f" (env WARNING_{field.upper()})" if source == "environment" and err["loc"] else ""
         lines.append(f"{source}: field {field}{env}: {err['msg']}")
     return "; ".join(lines)
 
@@ -158,6 +213,7 @@ def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides
         env_set = {name for name in Settings.model_fields if f"WARNING_{name.upper()}" in os.environ}
         init = {k: v for k, v in file_values.items() if k not in env_set}
         init.update(overrides)
-        return Settings(**init)
+        secrets = os.environ.get("WARNING_SECRETS_DIR")  # one file per secret, named like its env var
+        return Settings(**init, _secrets_dir=secrets) if secrets else Settings(**init)  # type: ignore[call-arg]
     except ValidationError as exc:
         raise ConfigError(_describe(exc, source)) from exc

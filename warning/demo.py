@@ -144,6 +144,6 @@ async def run_demo(c: Container, timeout: float = 120.0) -> dict[str, Any]:
     finally:
         prod.close()
     final = {a: await alert_status(c.redis, c.keys, a) for a in statuses}
-    deliveries = {ch: sum(s["channels"].get(ch, {}).get("sent", 0) for s in final.values() if s)
+    deliveries = {ch: sum(s["reached"].get(ch, 0) for s in final.values() if s)
                   for ch in CHANNELS}
     return {"alerts": len(final), "deliveries": deliveries, "acks": acks, "details": final}

@@ -30,6 +30,14 @@ class Keys:
         """Sorted set: jobs waiting to be retried, scored by when they are due (epoch seconds)."""
         return f"{self.prefix}:delayed:{{{channel}}}"
 
+    def awaiting(self, channel: str) -> str:
+        """Sorted set: delivery ids a provider took, scored by when their receipt is overdue."""
+        return f"{self.prefix}:awaiting:{{{channel}}}"
+
+    def awaiting_jobs(self, channel: str) -> str:
+        """Hash: delivery id -> job JSON, for the fallback if the receipt fails or never comes."""
+        return f"{self.prefix}:awaiting-jobs:{{{channel}}}"
+
     def rate_bucket(self, sender: str) -> str:
         """Hash: a sender's token bucket (tokens, last refill), shared by every consumer."""
         return f"{self.prefix}:rate:{{{sender}}}"
@@ -54,6 +62,22 @@ class Keys:
     def acks(self, alert_id: str) -> str:
         """Hash: officer id -> JSON of their first acknowledgement."""
         return f"{self.prefix}:acks:{{{alert_id}}}"
+
+    def door_knocks(self, alert_id: str) -> str:
+        """Hash: resident id -> JSON task for their grid worker (no channel reached them)."""
+        return f"{self.prefix}:knock:{{{alert_id}}}"
+
+    def sms_ref(self, ref: str) -> str:
+        """String: an SMS short reference (what a reply quotes) -> alert id."""
+        return f"{self.prefix}:smsref:{ref}"
+
+    def sms_to(self, phone: str) -> str:
+        """String: JSON of the last alert SMS sent to a number (what a bare "1" answers)."""
+        return f"{self.prefix}:smsto:{phone}"
+
+    def provider_seen(self, provider_id: str) -> str:
+        """String: set once per inbound provider message id (replayed webhooks do nothing)."""
+        return f"{self.prefix}:seen:{provider_id}"
 
     def delivery(self, delivery_id: str) -> str:
         """Hash: one delivery's status and timestamps (the receipt)."""

@@ -92,16 +92,55 @@ if granted < want then wait = (math.min(want - granted, burst) - tokens) / rate 
 return {granted, tostring(wait)}
 """
 
-# Receipts of a batch in one call. KEYS: delivery hashes; ARGV: status, time, reason, then
-# per key its TTL and attempt number.
+# Receipts of a batch in one call, counts moved from each delivery's current status (no
+# hash yet: "queued"). KEYS: n delivery hashes, then the counts hashes; ARGV: status, time,
+# reason, n, then per delivery its attempt, TTL and counts-hash index. A provider's final
+# receipt can overtake the worker's "sent" mark: then only sent_at is recorded.
 _MARK = """
-local status, now, reason = ARGV[1], ARGV[2], ARGV[3]
-for i, key in ipairs(KEYS) do
-  redis.call('HSET', key, 'status', status, status .. '_at', now, 'reason', reason, 'attempt', ARGV[2 + 2 * i])
-  redis.call('EXPIRE', key, ARGV[3 + 2 * i])
+local status, now, reason, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local final = {delivered = true, undelivered = true, failed = true, unconfirmed = true}
+local moved = 0
+for i = 1, n do
+  local key, at = KEYS[i], 4 + 3 * (i - 1)
+  local old = redis.call('HGET', key, 'status') or 'queued'
+  if status == 'sent' and final[old] then
+    redis.call('HSET', key, 'sent_at', now)
+  elseif old ~= status then
+    redis.call('HSET', key, 'status', status, status .. '_at', now, 'reason', reason, 'attempt', ARGV[at + 1])
+    local counts = KEYS[n + tonumber(ARGV[at + 3])]
+    redis.call('HINCRBY', counts, old, -1)
+    redis.call('HINCRBY', counts, status, 1)
+    moved = moved + 1
+  end
+  redis.call('EXPIRE', key, ARGV[at + 2])
 end
-return #KEYS
+return moved
 """
+
+# Jobs whose delivery receipt is overdue, taken atomically (one process falls back for
+# each). KEYS: the deadline set, the job hash; ARGV: now, limit.
+_OVERDUE = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local jobs = {}
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  local job = redis.call('HGET', KEYS[2], id)
+  redis.call('HDEL', KEYS[2], id)
+  if job then table.insert(jobs, job) end
+end
+return jobs
+"""
+
+# The job awaiting a receipt, taken once: a receipt settles it or the deadline does.
+_SETTLE = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+local job = redis.call('HGET', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return job
+"""
+
+# Statuses after the provider took the message: such a job is never handed over again.
+HANDED_OFF = frozenset({"sent", "delivered", "undelivered", "failed", "unconfirmed"})
 
 RETENTION_S = 7 * 86400  # alert records and receipts outlive the alert by a week
 PIPELINE_BATCHES = 10  # enqueue batches per round trip: bounded, or a million jobs jam the socket
@@ -123,6 +162,8 @@ class DeliveryStore:
         self._promote = redis.register_script(_PROMOTE)
         self._take = redis.register_script(_TAKE_TOKENS)
         self._mark = redis.register_script(_MARK)
+        self._overdue = redis.register_script(_OVERDUE)
+        self._settle = redis.register_script(_SETTLE)
 
     # --- fan-out side -----------------------------------------------------------------
 
@@ -277,27 +318,48 @@ class DeliveryStore:
                 pipe.hget(self.keys.delivery(job.delivery_id), "status")
             return list(await pipe.execute())
 
-    async def transition(self, jobs: Sequence[DeliveryJob], old: str, new: str, reason: str = "") -> None:
-        """Move deliveries between statuses: every receipt, and the per-alert counts (aggregated)."""
+    async def transition(self, jobs: Sequence[DeliveryJob], new: str, reason: str = "") -> None:
+        """Move deliveries to a status: every receipt, and the per-alert counts. Idempotent."""
         if not jobs:
             return
         now = time.time()
-        moved: Counter[tuple[str, str]] = Counter((job.alert_id, job.channel) for job in jobs)
+        counts: dict[str, int] = {}
+        args: list[str | int | float] = [new, now, reason, len(jobs)]
+        for job in jobs:
+            index = counts.setdefault(self.keys.delivery_counts(job.alert_id, job.channel), len(counts) + 1)
+            args += [job.attempt, int(max(job.expires - now, 0) + RETENTION_S), index]
+        keys = [self.keys.delivery(job.delivery_id) for job in jobs] + list(counts)
         reached: Counter[tuple[str, int]] = Counter()
         if new == "sent":
             reached.update((job.alert_id, reach.bucket(now - job.issued_at)) for job in jobs)
-        args: list[str | int | float] = [new, now, reason]
-        for job in jobs:
-            args += [job.attempt, int(max(job.expires - now, 0) + RETENTION_S)]
         async with self.redis.pipeline(transaction=False) as pipe:
-            await self._mark(keys=[self.keys.delivery(job.delivery_id) for job in jobs], args=args, client=pipe)
-            for (alert_id, channel), n in moved.items():
-                counts = self.keys.delivery_counts(alert_id, channel)
-                pipe.hincrby(counts, old, -n)
-                pipe.hincrby(counts, new, n)
+            await self._mark(keys=keys, args=args, client=pipe)
             for (alert_id, bucket), n in reached.items():
                 pipe.hincrby(self.keys.reach(alert_id), str(bucket), n)
             await pipe.execute()
+
+    async def await_receipt(self, jobs: Sequence[DeliveryJob], due: float) -> None:
+        """Remember jobs a provider took whose delivery receipt is still to come, until ``due``."""
+        if not jobs:
+            return
+        channel = jobs[0].channel
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys.awaiting_jobs(channel),
+                      mapping={job.delivery_id: job.model_dump_json() for job in jobs})
+            pipe.zadd(self.keys.awaiting(channel), {job.delivery_id: due for job in jobs})
+            await pipe.execute()
+
+    async def settle(self, channel: str, delivery_id: str) -> DeliveryJob | None:
+        """The job whose receipt just came (None if already settled or never awaited)."""
+        raw = await self._settle(keys=[self.keys.awaiting(channel), self.keys.awaiting_jobs(channel)],
+                                 args=[delivery_id])
+        return DeliveryJob.model_validate_json(raw) if raw else None
+
+    async def overdue(self, channel: str, now: float, limit: int = 500) -> list[DeliveryJob]:
+        """Jobs whose receipt did not come in time, each returned to exactly one caller."""
+        raws = await self._overdue(keys=[self.keys.awaiting(channel), self.keys.awaiting_jobs(channel)],
+                                   args=[now, limit])
+        return [DeliveryJob.model_validate_json(raw) for raw in raws]
 
     async def ack_entries(self, channel: str, claimed: Sequence[Claimed]) -> None:
         by_stream: dict[str, list[str]] = {}

@@ -36,11 +36,19 @@ async def alert_status(redis: aioredis.Redis, keys: Keys, alert_id: str) -> dict
             channels[channel] = {k: v for k, v in counts.items() if v}
     acks = sorted((orjson.loads(v) for v in (await redis.hgetall(keys.acks(alert_id))).values()),
                   key=lambda a: a["at"])
+    knocks = sorted((orjson.loads(v) for v in (await redis.hgetall(keys.door_knocks(alert_id))).values()),
+                    key=lambda t: t["at"])
     histogram = {int(k): int(v) for k, v in (await redis.hgetall(keys.reach(alert_id))).items()}
     p50, p90, p99 = reach.percentiles(histogram)
     return {
         "alert_id": alert_id, "hazard": record["hazard"], "area": record["area"], "tier": record["tier"],
         "version": int(record["version"]), "msg_type": record["msg_type"],
         "expires": float(record["expires"]), "channels": channels, "acks": acks,
+        "reached": {ch: reached(counts) for ch, counts in channels.items()}, "door_knocks": knocks,
         "reach": {"p50_s": p50, "p90_s": p90, "p99_s": p99},
     }
+
+
+def reached(counts: dict[str, int]) -> int:
+    """Deliveries a provider took (sent) or confirmed (delivered)."""
+    return counts.get("sent", 0) + counts.get("delivered", 0)

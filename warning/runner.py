@@ -23,6 +23,9 @@ def env_for(settings: Settings) -> dict[str, str]:
         "WARNING_REDIS_URL": settings.redis_url,
         "WARNING_VISIBILITY_TIMEOUT_S": str(settings.visibility_timeout_s),
         "WARNING_WORKER_SESSION_TIMEOUT_S": str(settings.worker_session_timeout_s),
+        "WARNING_PROVIDERS": settings.providers, "WARNING_API_PORT": str(settings.api_port),
+        "WARNING_SANDBOX_PORT": str(settings.sandbox_port), "WARNING_PUBLIC_URL": settings.public_url,
+        "WARNING_SMS_RECEIPT_TIMEOUT_S": str(settings.sms_receipt_timeout_s),
     }
 
 
@@ -30,6 +33,23 @@ def _die_with_parent() -> None:
     """Linux: SIGTERM this child when the parent dies, however it dies (no orphans)."""
     with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def wait_http(url: str, procs: Processes, timeout: float = 30.0) -> None:
+    """Until ``url`` answers 200; fails early, naming the process, if one of ours died."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if dead := procs.dead():
+            raise RuntimeError(f"process exited during startup: {dead} (see {procs.log_dir})")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f}s (see {procs.log_dir})")
 
 
 class Processes:
@@ -47,7 +67,15 @@ class Processes:
                                                stderr=subprocess.STDOUT, env=self.env,
                                                start_new_session=True, preexec_fn=_die_with_parent)
 
-    def start_pipeline(self) -> None:
+    def start_pipeline(self, settings: Settings, api: bool = True) -> None:
+        """The Faust worker, a consumer per channel, the API and (if a channel uses it) the
+        provider sandbox; returns once the HTTP servers answer."""
+        if any(settings.provider_mode(ch) == "sandbox" for ch in CHANNELS):
+            self.start("sandbox", "sandbox")
+            wait_http(f"{settings.sandbox_url}/healthz", self)
+        if api:
+            self.start("api", "api")
+            wait_http(f"http://127.0.0.1:{settings.api_port}/healthz", self)
         self.start("worker", "worker")
         for channel in CHANNELS:
             self.start(f"consumer-{channel}", "consumer", channel)

@@ -33,7 +33,7 @@ def _summary_table(summary: dict[str, Any]) -> Table:
     table = Table("tier", "version", *CHANNELS, "acks", title="Dispatched")
     table.add_column("alert", overflow="fold")
     for alert_id, s in summary["details"].items():
-        cells = [str(s["channels"].get(ch, {}).get("sent", 0)) for ch in CHANNELS]
+        cells = [str(s["reached"].get(ch, 0)) for ch in CHANNELS]
         table.add_row(s["tier"], str(s["version"]), *cells, ", ".join(a["by"] for a in s["acks"]), alert_id)
     return table
 
@@ -64,7 +64,7 @@ def _serve(c: Any, log_dir: Path, keep_serving: bool, demo: bool, timeout: float
         console.print("empty directory: loaded the bundled demo people and grids (replace them with "
                       "`warning recipients import` and `warning grids import`)")
     with Processes(log_dir, env=env_for(c.settings)) as procs:
-        procs.start_pipeline()
+        procs.start_pipeline(c.settings)
         console.print(f"pipeline serving topics '{c.settings.topic_prefix}feeds.*' (logs in {log_dir}/): "
                       f"worker + consumers {', '.join(CHANNELS)}; Ctrl-C stops everything this command started")
         while True:
@@ -105,7 +105,7 @@ def _demo(c: Any, log_dir: Path, timeout: float) -> None:
 
     started = time.monotonic()
     with Processes(log_dir, env=env_for(settings)) as procs:
-        procs.start_pipeline()
+        procs.start_pipeline(settings)
         console.print(f"demo pipeline started in namespace {settings.redis_prefix} (logs in {log_dir}/)")
         try:
             summary = asyncio.run(go())

@@ -22,7 +22,7 @@ from warning.runner import Processes
 def pipeline(settings: Settings, tmp_path: Path) -> Iterator[Processes]:
     seed(settings)
     with Processes(tmp_path / "logs", env=settings_env(settings)) as procs:
-        procs.start_pipeline()
+        procs.start_pipeline(settings)
         yield procs
 
 
@@ -52,3 +52,17 @@ def consume_all(settings: Settings, topic: str, want: int, timeout: float = 30) 
     return got
 
 
+
+
+def read_topic(settings: Settings, topic: str) -> list[dict[str, Any]]:
+    """Everything on a topic right now (from the start, until a poll comes back empty)."""
+    consumer = KafkaConsumer(settings.topic_prefix + topic, bootstrap_servers=settings.kafka_bootstrap,
+                             auto_offset_reset="earliest", group_id=None)
+    got: list[dict[str, Any]] = []
+    try:
+        while batches := consumer.poll(timeout_ms=500):
+            for batch in batches.values():
+                got.extend(orjson.loads(m.value) for m in batch)
+    finally:
+        consumer.close()
+    return got

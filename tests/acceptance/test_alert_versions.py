@@ -130,7 +130,7 @@ def test_window_state_not_yet_in_the_changelog_survives_kill_9(
 
     seed(settings)
     with Processes(tmp_path / "logs", env=env) as procs:
-        procs.start_pipeline()
+        procs.start_pipeline(settings)
         first = tmp_path / "first.jsonl"  # 30 mm (no warning yet), then a gas reading as a sentinel
         first.write_bytes(reading("rainfall", 30.0, t0) + reading("gas_lel", 12.0, t0))
         assert cli(settings, "feed", "push", str(first)).returncode == 0

@@ -110,7 +110,7 @@ async def test_a_job_already_sent_is_not_sent_again_after_reclaim(container: Con
     await container.store.ensure_group("sms")
     (claimed,) = await container.store.read("sms", "crashy", count=1, block_ms=100)
     # It crashed after the provider took it and the receipt said so, before XACK.
-    await container.store.transition([claimed.job], "queued", "sent")
+    await container.store.transition([claimed.job], "sent")
     notifier = RecordingNotifier()
     worker = Worker(container.store, notifier, visibility_timeout_s=0.01, consumer="alive")  # type: ignore[arg-type]
     await asyncio.sleep(0.02)

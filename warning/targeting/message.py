@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 from warning.models import AlertVersion, Tier
 
 _TIER = {
@@ -22,7 +25,13 @@ def hazard_name(hazard: str, language: str) -> str:
 
 def short_ref(alert: AlertVersion) -> str:
     """A reference a recipient can quote in a reply (the CAP identifier is too long)."""
-    return f"{alert.alert_id[-6:]}v{alert.version}"
+    return short_ref_of(alert.alert_id, alert.version)
+
+
+def short_ref_of(alert_id: str, version: int) -> str:
+    """Five base32 characters of a hash of the id (ids share their time suffix) + the version."""
+    digest = hashlib.blake2b(alert_id.encode(), digest_size=5).digest()
+    return f"{base64.b32encode(digest).decode()[:5]}v{version}"
 
 
 def render_text(alert: AlertVersion, language: str, area_name: str) -> str:

@@ -7,7 +7,7 @@ pipelined batches (see importer.py); fan-out reads the grids an alert touches.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -72,3 +72,59 @@ class RecipientStore:
 
     async def officers(self) -> list[Record]:
         return [orjson.loads(raw) for raw in await self.redis.hvals(self.keys.officers)]
+
+    async def forget_address(self, person_id: str, channel: str, address: str) -> bool:
+        """Drop an address a provider says is dead (an unregistered push token) from the
+        person's records; returns whether anything changed."""
+        raw = await self.redis.hget(self.keys.people, person_id)
+        if not raw:
+            return False
+        role, _, grids = (raw.decode() if isinstance(raw, bytes) else raw).partition(" ")
+        grid_ids = [g for g in grids.split(",") if g]
+        if role == "resident":
+            hashes = [k for g in grid_ids for k in (self.keys.residents(g), self.keys.residents_opted(g))]
+            rewrite: Callable[[bytes, str, str], bytes | None] = _without_in_stub
+        else:
+            hashes = [self.keys.officers] if role == "officer" else [self.keys.workers(g) for g in grid_ids]
+            rewrite = _without_in_record
+        changed = False
+        for key in hashes:
+            current = await self.redis.hget(key, person_id)
+            if current is None:
+                continue
+            value = current if isinstance(current, bytes) else current.encode()
+            updated = rewrite(value, channel, address)
+            if updated == value:
+                continue
+            changed = True
+            if updated:
+                await self.redis.hset(key, person_id, updated)
+            else:
+                await self.redis.hdel(key, person_id)
+        return changed
+
+
+def _without_in_stub(stub: bytes, channel: str, address: str) -> bytes | None:
+    """A resident stub without one (channel, address); None when no channel is left."""
+    first, recipient, raw = stub.split(b"\t", 2)
+    fields = orjson.loads(raw)
+    usable = [(first.decode(), fields["address"]), *[tuple(x) for x in fields.get("fallback", [])]]
+    kept = [(c, a) for c, a in usable if (c, a) != (channel, address)]
+    if len(kept) == len(usable):
+        return stub
+    if not kept:
+        return None
+    fields.update(address=kept[0][1], fallback=kept[1:])
+    return f"{kept[0][0]}\t".encode() + recipient + b"\t" + orjson.dumps(fields)
+
+
+_ADDRESS_FIELD = {"sms": "phone", "push": "push_token"}
+
+
+def _without_in_record(record: bytes, channel: str, address: str) -> bytes:
+    data = orjson.loads(record)
+    field = _ADDRESS_FIELD.get(channel, "")
+    if data.get(field) != address:
+        return record
+    data.pop(field)
+    return orjson.dumps(data)

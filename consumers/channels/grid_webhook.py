@@ -1,0 +1,62 @@
+"""Community-grid endpoints: an HMAC-signed JSON webhook per grid station.
+
+The body is the alert as the station needs it (tier, area, text, expiry) with its CAP 1.2
+rendering; the headers carry the delivery id, a timestamp and the signature
+(warning.signing). 2xx is delivered; 408, 425, 429, 5xx and network errors are retried;
+any other 4xx is permanent (the station refuses this request and will keep refusing it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import httpx
+import orjson
+
+from consumers.notifier import Result, delivered, permanent, retryable
+from warning.models import DeliveryJob
+from warning.signing import sign_headers
+
+AlertLookup = Callable[[str, int], Awaitable[dict[str, Any]]]  # (alert id, version) -> alert fields + CAP
+
+
+def body_of(job: DeliveryJob, alert: dict[str, Any]) -> bytes:
+    return orjson.dumps({"delivery_id": job.delivery_id, "alert_id": job.alert_id, "version": job.version,
+                         "tier": job.tier.value, "msg_type": job.msg_type, "grid": job.recipient.removeprefix("grid:"),
+                         "language": job.language, "text": job.text, "issued_at": job.issued_at,
+                         "expires": job.expires, **alert})
+
+
+class GridWebhook:
+    channel = "grid"
+
+    def __init__(self, secret: bytes, lookup: AlertLookup, url_of: Callable[[str], str],
+                 http: httpx.AsyncClient, concurrency: int = 50) -> None:
+        self.secret = secret
+        self.lookup = lookup
+        self.url_of = url_of
+        self.http = http
+        self._slots = asyncio.Semaphore(concurrency)
+
+    async def send_batch(self, jobs: Sequence[DeliveryJob]) -> list[Result]:
+        alerts = {key: await self.lookup(*key) for key in {(j.alert_id, j.version) for j in jobs}}
+        return list(await asyncio.gather(*(self._send(job, alerts[job.alert_id, job.version]) for job in jobs)))
+
+    async def _send(self, job: DeliveryJob, alert: dict[str, Any]) -> Result:
+        body = body_of(job, alert)
+        headers = {"Content-Type": "application/json", **sign_headers(self.secret, body, job.delivery_id)}
+        try:
+            async with self._slots:
+                response = await self.http.post(self.url_of(job.address), content=body, headers=headers)
+        except (httpx.HTTPError, OSError) as exc:
+            return retryable(f"grid endpoint unreachable: {type(exc).__name__} {exc}")
+        status = response.status_code
+        if 200 <= status < 300:
+            return delivered(provider_id=job.delivery_id)
+        reason = f"grid endpoint {status}: {response.text[:200]}"
+        return retryable(reason) if status in (408, 425, 429) or status >= 500 else permanent(reason)
+
+    async def close(self) -> None:
+        await self.http.aclose()

@@ -1,0 +1,1 @@
+"""The HTTP API: feeds in, alerts out, acknowledgements, provider callbacks."""

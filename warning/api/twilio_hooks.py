@@ -1,0 +1,98 @@
+"""Twilio's webhooks: message status callbacks and inbound SMS (replies that acknowledge).
+
+Both are checked with Twilio's own RequestValidator over the URL Twilio called — our
+public URL, since a proxy may rewrite what the app sees — and the form parameters; a
+forged or altered request gets 403 and a log line. Twilio's signature has no timestamp,
+so replays are made harmless instead: a status can only move a receipt forward once, and
+an inbound message id is processed once.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import orjson
+import structlog
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import Response
+from twilio.request_validator import RequestValidator
+
+from warning.api.deps import Runtime, runtime
+from warning.delivery.fallback import fall_back
+from warning.logs import mask_phone
+from warning.models import Ack
+from warning.response.ack import UnknownAlert, record_ack
+from warning.targeting.sms import parse_reply
+
+log = structlog.get_logger()
+router = APIRouter(prefix="/v1/providers/twilio", tags=["providers"])
+
+# Twilio MessageStatus -> our receipt status (intermediate ones only annotate the receipt).
+FINAL = {"delivered": "delivered", "undelivered": "undelivered", "failed": "failed"}
+TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+async def signed_form(request: Request, rt: Runtime) -> dict[str, str]:
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    url = rt.settings.api_url + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    signature = request.headers.get("x-twilio-signature", "")
+    if not RequestValidator(rt.twilio.token).validate(url, form, signature):
+        log.warning("twilio_signature_rejected", path=request.url.path,
+                    client=request.client.host if request.client else None)
+        raise HTTPException(403, "X-Twilio-Signature does not match this request")
+    return form
+
+
+@router.post("/status", response_class=Response)
+async def status_callback(request: Request, rt: Annotated[Runtime, Depends(runtime)],
+                          d: Annotated[str, Query(description="delivery id")]) -> Response:
+    form = await signed_form(request, rt)
+    status = form.get("MessageStatus", "")
+    store = rt.container.store
+    detail: dict[str, Any] = {"provider_status": status, "sid": form.get("MessageSid", "")}
+    if form.get("ErrorCode"):
+        detail["error_code"] = form["ErrorCode"]
+    await rt.container.redis.hset(rt.container.keys.delivery(d), mapping={
+        f"provider_{status}_at": time.time(), "provider_sid": detail["sid"]})
+    log.info("twilio_status", delivery_id=d, status=status, error_code=detail.get("error_code"))
+    if status not in FINAL:
+        return Response(status_code=200)
+    job = await store.settle("sms", d)
+    if job is None:  # already settled (a replay) or timed out into the next channel earlier
+        return Response(status_code=200)
+    reason = f"twilio {status} {detail.get('error_code', '')}".strip()
+    await rt.receipts.move([job], FINAL[status], reason, **detail)
+    if status != "delivered":
+        await fall_back(rt.receipts, [job], reason)
+    return Response(status_code=200)
+
+
+@router.post("/inbound", response_class=Response)
+async def inbound_sms(request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> Response:
+    form = await signed_form(request, rt)
+    redis, keys = rt.container.redis, rt.container.keys
+    sender, sid = form.get("From", ""), form.get("MessageSid", "")
+    if sid and not await redis.set(keys.provider_seen(sid), 1, nx=True, ex=7 * 86400):
+        return Response(TWIML_EMPTY, media_type="application/xml")  # a replayed webhook
+    reply = parse_reply(form.get("Body", ""))
+    last_raw = await redis.get(keys.sms_to(sender))
+    last: dict[str, Any] = orjson.loads(last_raw) if last_raw else {}
+    quoted = await redis.get(keys.sms_ref(reply.ref)) if reply.ref else None
+    alert_id = str(quoted or last.get("alert_id") or "")
+    person = str(last.get("recipient", ""))
+    where = await redis.hget(keys.people, person) if person else None
+    role = str(where or "").partition(" ")[0]
+    log.info("sms_reply", alert_id=alert_id, sender=mask_phone(sender), ack=reply.ack, role=role or None)
+    if not (reply.ack and alert_id and role in ("officer", "grid_worker")):
+        return Response(TWIML_EMPTY, media_type="application/xml")
+    ack = Ack(alert_id=alert_id, by=person, at=rt.now(), via="sms")
+    try:
+        first = await record_ack(redis, keys, ack)
+    except UnknownAlert:
+        return Response(TWIML_EMPTY, media_type="application/xml")
+    if first:
+        await rt.publish_ack(ack)
+    text = "已确认，谢谢。" if not sender.startswith("+1") else "Acknowledged, thank you."
+    return Response(f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{text}</Message></Response>',
+                    media_type="application/xml")

@@ -1,0 +1,77 @@
+"""Receipts: every status change of a delivery, stored in Redis and emitted on ``warning.receipts``.
+
+Redis holds each delivery's receipt (status plus the time of every status it passed);
+the topic is the stream of changes for everyone else (dashboards, archives, the
+after-action report). A change of many deliveries at once (a batch handed to a provider)
+is one record listing their ids, keyed by alert: a million deliveries are a few thousand
+records, not millions. If Kafka is unreachable the receipt is still in Redis and the
+record is logged as lost from the stream; delivery never waits for the audit stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import orjson
+import structlog
+from aiokafka import AIOKafkaProducer
+
+from warning.models import DeliveryJob
+from warning.queue import DeliveryStore
+
+log = structlog.get_logger()
+
+
+class ReceiptLog(Protocol):
+    async def emit(self, records: Sequence[dict[str, Any]]) -> None: ...
+
+
+class KafkaReceiptLog:
+    def __init__(self, bootstrap: str, topic: str, timeout_s: float = 10.0) -> None:
+        self.topic = topic
+        self.timeout_s = timeout_s
+        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
+                                          enable_idempotence=True)
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def close(self) -> None:
+        await self._producer.stop()
+
+    async def emit(self, records: Sequence[dict[str, Any]]) -> None:
+        try:
+            sends = [await self._producer.send(self.topic, key=str(r["alert_id"]).encode(), value=orjson.dumps(r))
+                     for r in records]
+            await asyncio.wait_for(asyncio.gather(*sends), self.timeout_s)
+        except Exception as exc:  # the receipts are in Redis; only the stream copy is missing
+            log.error("receipts_not_emitted", topic=self.topic, records=len(records), error=str(exc),
+                      alert_ids=sorted({str(r["alert_id"]) for r in records}))
+
+
+class Receipts:
+    """Status changes: the Redis receipt first, then the record on the topic."""
+
+    def __init__(self, store: DeliveryStore, stream: ReceiptLog | None) -> None:
+        self.store = store
+        self.stream = stream
+
+    async def move(self, jobs: Sequence[DeliveryJob], status: str, reason: str = "", **detail: Any) -> None:
+        if not jobs:
+            return
+        await self.store.transition(jobs, status, reason)
+        await self.emit(jobs, status, reason, **detail)
+
+    async def emit(self, jobs: Sequence[DeliveryJob], status: str, reason: str = "", **detail: Any) -> None:
+        if self.stream is None or not jobs:
+            return
+        now = time.time()
+        groups: dict[tuple[str, int, str], list[str]] = {}
+        for job in jobs:
+            groups.setdefault((job.alert_id, job.version, job.channel), []).append(job.delivery_id)
+        await self.stream.emit([{"alert_id": alert_id, "version": version, "channel": channel, "status": status,
+                                 "reason": reason, "at": now, "deliveries": ids, **detail}
+                                for (alert_id, version, channel), ids in groups.items()])
