@@ -33,6 +33,7 @@ demo: install
 
 # The test session starts the stack itself (or reuses a running one).
 test: install
+	$(PY) deploy/local/stack.py browser
 	$(VENV)/bin/pytest -q
 
 # Every scenario on the real local stack (started and stopped if not running); figures are

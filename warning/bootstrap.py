@@ -21,6 +21,7 @@ from warning.lifecycle import LifecycleConfig
 from warning.logs import configure_logging
 from warning.models import AlertVersion, Observation
 from warning.queue import DeliveryStore
+from warning.response.escalation import EscalationTimers
 from warning.rules.evaluate import EvalConfig
 from warning.rules.pack import RulePack, load_pack
 from warning.targeting.directory import Directory, load_directory
@@ -50,6 +51,11 @@ class Container:
     @cached_property
     def store(self) -> DeliveryStore:
         return DeliveryStore(self.redis, self.keys)
+
+    @cached_property
+    def escalation(self) -> EscalationTimers:
+        s = self.settings
+        return EscalationTimers(self.redis, self.keys, s.escalation_levels, s.escalation_timeouts_s)
 
     @cached_property
     def recipients(self) -> RecipientStore:

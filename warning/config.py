@@ -106,6 +106,20 @@ class Settings(BaseSettings):
     grid_webhook_secret: SecretStr | None = None
     provider_timeout_s: float = Field(default=10.0, gt=0, le=120)
 
+    # Escalation: an alert nobody acknowledges goes up the chain, one level per timeout of
+    # its tier (a tier without a timeout does not escalate). Each level's duty officers whose
+    # jurisdiction covers the alert are told on their own channels.
+    escalation_levels: list[str] = Field(default_factory=lambda: ["township", "district", "city", "province"])
+    escalation_timeouts_s: dict[str, float] = Field(default_factory=lambda: {
+        "red": 120.0, "orange": 300.0, "yellow": 900.0})
+    # A grid counts as reached when this many of its grid workers confirmed (or all, if fewer).
+    grid_quorum: int = Field(default=1, ge=1)
+
+    # API
+    api_max_body_bytes: int = Field(default=5_000_000, ge=1024)
+    api_max_records: int = Field(default=10_000, ge=1)
+    console_refresh_s: float = Field(default=1.0, gt=0, le=60)  # how often the console's stream looks
+
     log_level: str = "INFO"
 
     @field_validator("kafka_bootstrap")

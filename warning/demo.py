@@ -28,7 +28,7 @@ from warning.feeds import ensure_topics, producer, push_observations
 from warning.models import Ack, AlertVersion, Observation
 from warning.readmodel import alert_status
 from warning.replay import replay
-from warning.response.ack import record_ack
+from warning.response.ack import acknowledge
 
 IN_FLIGHT = ("queued", "sending")
 DEMO_MARK = "demo-"
@@ -136,9 +136,10 @@ async def run_demo(c: Container, timeout: float = 120.0) -> dict[str, Any]:
     try:
         for alert_id, status in statuses.items():
             ack = Ack(alert_id=alert_id, by=await township_officer(c, status["area"]), at=datetime.now(UTC),
-                      via="demo")
-            if await record_ack(c.redis, c.keys, ack):
-                prod.send(c.topics.acks, key=alert_id.encode(), value=ack.model_dump_json().encode())
+                      via="demo", role="officer", level="township")
+            outcome = await acknowledge(c.redis, c.keys, ack)
+            if outcome.first:
+                prod.send(c.topics.acks, key=alert_id.encode(), value=outcome.ack.model_dump_json().encode())
                 acks += 1
         prod.flush()
     finally:

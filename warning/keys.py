@@ -59,9 +59,57 @@ class Keys:
         """Hash: handoff-latency histogram bucket -> count (see warning.reach)."""
         return f"{self.prefix}:reach:{{{alert_id}}}"
 
+    def reach_channel(self, alert_id: str, channel: str) -> str:
+        """Hash: the same histogram for one channel (the after-action report)."""
+        return f"{self.prefix}:reach:{{{alert_id}}}:{channel}"
+
+    def reach_all(self, channel: str) -> str:
+        """Hash: handoff-latency histogram of every alert on a channel (for /metrics)."""
+        return f"{self.prefix}:reach-all:{channel}"
+
     def acks(self, alert_id: str) -> str:
         """Hash: officer id -> JSON of their first acknowledgement."""
         return f"{self.prefix}:acks:{{{alert_id}}}"
+
+    def escalation(self, alert_id: str) -> str:
+        """Hash: an alert's escalation chain (state, tier, step, level, next due time)."""
+        return f"{self.prefix}:esc:{{{alert_id}}}"
+
+    @property
+    def escalation_due(self) -> str:
+        """Sorted set: alert id scored by when its next escalation step is due."""
+        return f"{self.prefix}:esc-due"
+
+    @property
+    def escalation_outbox(self) -> str:
+        """Stream: escalation steps taken, to notify and publish (consumer group escalators)."""
+        return f"{self.prefix}:esc-outbox"
+
+    def feedback(self, alert_id: str) -> str:
+        """List: grid workers' and officers' reports on an alert (JSON, oldest first)."""
+        return f"{self.prefix}:feedback:{{{alert_id}}}"
+
+    def confirmations(self, alert_id: str) -> str:
+        """Prefix of the sets ``…:<grid id>``: the grid workers who confirmed the alert."""
+        return f"{self.prefix}:confirm:{{{alert_id}}}"
+
+    def audit(self, alert_id: str) -> str:
+        """List: the alert's audit trail (acks, escalation steps, feedback), JSON, oldest first."""
+        return f"{self.prefix}:audit:{{{alert_id}}}"
+
+    def alert_grids(self, alert_id: str) -> str:
+        """Set: the grids an alert was sent to (for quorum and the report)."""
+        return f"{self.prefix}:grids:{{{alert_id}}}"
+
+    @property
+    def stats(self) -> str:
+        """Hash: counters for /metrics (escalations, …)."""
+        return f"{self.prefix}:stats"
+
+    @property
+    def tokens(self) -> str:
+        """Hash: SHA-256 of an API token -> JSON of who holds it (the token itself is never stored)."""
+        return f"{self.prefix}:tokens"
 
     def door_knocks(self, alert_id: str) -> str:
         """Hash: resident id -> JSON task for their grid worker (no channel reached them)."""

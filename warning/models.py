@@ -136,6 +136,21 @@ class Ack(BaseModel):
     by: str
     at: datetime
     via: str = "cli"
+    version: int = 0  # the alert version acknowledged (0: whichever is current)
+    role: str = ""  # officer, grid_worker or admin
+    level: str = ""  # an officer's level (township, district, …)
+
+
+class Feedback(BaseModel):
+    """A grid worker's (or officer's) report from the ground, on ``warning.acks``."""
+
+    event: Literal["feedback"] = "feedback"
+    alert_id: str
+    by: str
+    at: datetime
+    status: Literal["已处置", "需支援", "处置中", "无异常", "handled", "need_support", "in_progress", "all_clear"]
+    text: str = Field(default="", max_length=2000)
+    photo_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://\S+$")
 
 
 class DeliveryJob(BaseModel):

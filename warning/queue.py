@@ -175,6 +175,7 @@ class DeliveryStore:
             "tier": alert.tier.value, "version": alert.version, "msg_type": alert.msg_type,
             "expires": expires, "issued_at": alert.issued_at.timestamp(), "cause": alert.cause,
             "identifier": alert.identifier, "version_json": alert.model_dump_json(),
+            f"version_json:{alert.version}": alert.model_dump_json(),
         }
         flat = [str(x) for pair in fields.items() for x in pair]
         ttl = int(max(expires - time.time(), 0) + RETENTION_S)
@@ -329,13 +330,17 @@ class DeliveryStore:
             index = counts.setdefault(self.keys.delivery_counts(job.alert_id, job.channel), len(counts) + 1)
             args += [job.attempt, int(max(job.expires - now, 0) + RETENTION_S), index]
         keys = [self.keys.delivery(job.delivery_id) for job in jobs] + list(counts)
-        reached: Counter[tuple[str, int]] = Counter()
+        reached: Counter[tuple[str, str, int]] = Counter()
         if new == "sent":
-            reached.update((job.alert_id, reach.bucket(now - job.issued_at)) for job in jobs)
+            reached.update((job.alert_id, job.channel, reach.bucket(now - job.issued_at)) for job in jobs)
         async with self.redis.pipeline(transaction=False) as pipe:
             await self._mark(keys=keys, args=args, client=pipe)
-            for (alert_id, bucket), n in reached.items():
+            for channel, n in Counter(job.channel for job in jobs).items():
+                pipe.hincrby(self.keys.stats, f"deliveries:{channel}:{new}", n)
+            for (alert_id, channel, bucket), n in reached.items():
                 pipe.hincrby(self.keys.reach(alert_id), str(bucket), n)
+                pipe.hincrby(self.keys.reach_channel(alert_id, channel), str(bucket), n)
+                pipe.hincrby(self.keys.reach_all(channel), str(bucket), n)
             await pipe.execute()
 
     async def await_receipt(self, jobs: Sequence[DeliveryJob], due: float) -> None:

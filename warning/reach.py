@@ -33,3 +33,8 @@ def percentiles(histogram: Mapping[int, int], quantiles: tuple[float, ...] = (0.
                 out.append(round(_BASE ** (b + 1) / 1000.0, 4))
                 break
     return out
+
+
+def upper_edge_s(bucket_index: int) -> float:
+    """The bucket's upper edge in seconds (what a Prometheus histogram bucket is labelled by)."""
+    return round(_BASE ** (bucket_index + 1) / 1000.0, 4)

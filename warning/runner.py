@@ -77,6 +77,7 @@ class Processes:
             self.start("api", "api")
             wait_http(f"http://127.0.0.1:{settings.api_port}/healthz", self)
         self.start("worker", "worker")
+        self.start("escalator", "escalator")
         for channel in CHANNELS:
             self.start(f"consumer-{channel}", "consumer", channel)
 

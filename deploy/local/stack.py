@@ -5,7 +5,7 @@ already answers on its port is reused. Readiness is a real request (Kafka metada
 Redis PING), never a sleep. Addresses come from ``WARNING_KAFKA_BOOTSTRAP`` and
 ``WARNING_REDIS_URL``; the defaults use ports that nothing common listens on.
 
-Usage: python deploy/local/stack.py up|down|status|ready|restart-redis
+Usage: python deploy/local/stack.py up|down|status|ready|restart-redis|browser
 """
 
 from __future__ import annotations
@@ -143,20 +143,33 @@ def kafka_up() -> str:
 
 # --- Redis -----------------------------------------------------------------------------
 
-def _redis_server() -> str:
-    found = shutil.which("redis-server")
-    if found:
-        return found
+def _apt_install(package: str, binary: str) -> None:
+    """Debian's package, installed if missing (as root); a clear error otherwise."""
+    if shutil.which(binary) or Path(binary).exists():
+        return
     if os.geteuid() != 0:
-        raise StackError("redis-server is missing: apt-get install redis-server")
-    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "redis-server"]):
+        raise StackError(f"{binary} is missing: apt-get install {package}")
+    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", package]):
         result = subprocess.run(cmd, capture_output=True, text=True,
                                 env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
         if result.returncode != 0:
             raise StackError(f"{' '.join(cmd)} failed:\n{result.stderr}")
+
+
+def _redis_server() -> str:
+    if shutil.which("redis-server"):
+        return shutil.which("redis-server") or "/usr/bin/redis-server"
+    _apt_install("redis-server", "redis-server")
     # Debian's package starts a system service on 6379; we run our own instance instead.
     subprocess.run(["service", "redis-server", "stop"], capture_output=True)
     return shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+def browser() -> None:
+    """Debian's Chromium for the console's browser test (Playwright drives the system one)."""
+    _apt_install("chromium", "chromium")
+    _apt_install("fonts-wqy-zenhei", "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")  # the console is bilingual
+    print(f"chromium: {shutil.which('chromium')}")
 
 
 def _redis_ready() -> bool:
@@ -249,7 +262,8 @@ def restart_redis() -> None:
 
 
 def main(argv: list[str]) -> int:
-    commands = {"up": up, "down": down, "status": status, "ready": ready, "restart-redis": restart_redis}
+    commands = {"up": up, "down": down, "status": status, "ready": ready, "restart-redis": restart_redis,
+                "browser": browser}
     if len(argv) != 2 or argv[1] not in commands:
         print(__doc__, file=sys.stderr)
         return 2

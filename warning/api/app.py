@@ -1,18 +1,26 @@
-"""The API application (`warning api`): one FastAPI app, its routers, its lifespan."""
+"""The API application (`warning api`): one FastAPI app, its routers, its lifespan.
+
+OpenAPI is at /openapi.json and /docs. Every request is logged with the caller's id and
+role (never the token, and never the query string, which may carry it for EventSource).
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import structlog
 from aiokafka import AIOKafkaProducer
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 
-from warning.api import twilio_hooks
+from warning.api import alerts, console, feeds, ops, twilio_hooks
 from warning.api.deps import Runtime
 from warning.bootstrap import Container
 from warning.delivery.providers import twilio_account
 from warning.delivery.receipts import KafkaReceiptLog
+
+log = structlog.get_logger()
 
 
 def create_api(container: Container) -> FastAPI:
@@ -33,12 +41,20 @@ def create_api(container: Container) -> FastAPI:
             await producer.stop()
             await container.redis.aclose()
 
-    app = FastAPI(title="Early-warning dispatch API", version="0.1.0", lifespan=lifespan)
-    app.include_router(twilio_hooks.router)
+    app = FastAPI(title="Early-warning dispatch API", version="0.1.0", lifespan=lifespan,
+                  description="Feeds in, alerts out, acknowledgements, escalation, provider callbacks.")
+    for module in (feeds, alerts, console, ops, twilio_hooks):
+        app.include_router(module.router)
 
-    @app.get("/healthz", tags=["operations"])
-    async def healthz() -> dict[str, str]:
-        """The process is up (see /readyz for its dependencies)."""
-        return {"status": "ok"}
+    @app.middleware("http")
+    async def access_log(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        principal = getattr(request.state, "principal", None)
+        if request.url.path not in ("/healthz", "/metrics", "/v1/stream"):
+            log.info("http_request", method=request.method, path=request.url.path, status=response.status_code,
+                     ms=round((time.perf_counter() - started) * 1000, 1),
+                     caller=principal.id if principal else None, role=principal.role if principal else None)
+        return response
 
     return app

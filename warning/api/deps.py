@@ -14,6 +14,7 @@ from warning.config import Settings
 from warning.delivery.providers import TwilioAccount
 from warning.delivery.receipts import KafkaReceiptLog, Receipts
 from warning.models import Ack
+from warning.response.tokens import TokenStore
 
 
 def _utcnow() -> datetime:
@@ -31,6 +32,14 @@ class Runtime:
     @property
     def settings(self) -> Settings:
         return self.container.settings
+
+    @property
+    def tokens(self) -> TokenStore:
+        return TokenStore(self.container.redis, self.container.keys)
+
+    async def publish(self, topic: str, key: str, value: bytes) -> None:
+        """Written with acks=all before the caller hears back."""
+        await self.producer.send_and_wait(topic, key=key.encode(), value=value)
 
     @property
     def receipts(self) -> Receipts:

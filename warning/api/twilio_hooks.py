@@ -22,7 +22,7 @@ from warning.api.deps import Runtime, runtime
 from warning.delivery.fallback import fall_back
 from warning.logs import mask_phone
 from warning.models import Ack
-from warning.response.ack import UnknownAlert, record_ack
+from warning.response.ack import UnknownAlert, acknowledge
 from warning.targeting.sms import parse_reply
 
 log = structlog.get_logger()
@@ -80,19 +80,20 @@ async def inbound_sms(request: Request, rt: Annotated[Runtime, Depends(runtime)]
     last: dict[str, Any] = orjson.loads(last_raw) if last_raw else {}
     quoted = await redis.get(keys.sms_ref(reply.ref)) if reply.ref else None
     alert_id = str(quoted or last.get("alert_id") or "")
-    person = str(last.get("recipient", ""))
+    person = str(last.get("recipient", "")).partition("#")[0]  # "off-ns#esc1": an escalation message
     where = await redis.hget(keys.people, person) if person else None
     role = str(where or "").partition(" ")[0]
     log.info("sms_reply", alert_id=alert_id, sender=mask_phone(sender), ack=reply.ack, role=role or None)
     if not (reply.ack and alert_id and role in ("officer", "grid_worker")):
         return Response(TWIML_EMPTY, media_type="application/xml")
-    ack = Ack(alert_id=alert_id, by=person, at=rt.now(), via="sms")
+    grids = str(where or "").partition(" ")[2].split(",") if role == "grid_worker" else []
+    ack = Ack(alert_id=alert_id, by=person, at=rt.now(), via="sms", role=role)
     try:
-        first = await record_ack(redis, keys, ack)
+        outcome = await acknowledge(redis, keys, ack, grids=[g for g in grids if g])
     except UnknownAlert:
         return Response(TWIML_EMPTY, media_type="application/xml")
-    if first:
-        await rt.publish_ack(ack)
+    if outcome.first:
+        await rt.publish_ack(outcome.ack)
     text = "已确认，谢谢。" if not sender.startswith("+1") else "Acknowledged, thank you."
     return Response(f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{text}</Message></Response>',
                     media_type="application/xml")

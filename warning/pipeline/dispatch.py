@@ -54,8 +54,12 @@ async def fan_out(c: Container, alert: AlertVersion) -> int:
     added = await c.store.enqueue_raw(jobs, batch=c.settings.enqueue_batch, expires=expires)
     added += await c.store.enqueue_stubs(alert.alert_id, alert.version, alert.tier, stubs,
                                          batch=c.settings.enqueue_batch, expires=expires)
+    if grid_ids:
+        await c.redis.sadd(c.keys.alert_grids(alert.alert_id), *grid_ids)
+        await c.redis.expire(c.keys.alert_grids(alert.alert_id), int(expires - alert.issued_at.timestamp()) + 7 * 86400)
+    chain = await c.escalation.on_version(alert, now=alert.issued_at.timestamp())
     log.info("alert_enqueued", alert_id=alert.alert_id, version=alert.version, tier=alert.tier.value,
-             grids=len(grids), targeted=len(jobs) + len(stubs), enqueued=added)
+             grids=len(grids), targeted=len(jobs) + len(stubs), enqueued=added, escalation=chain)
     return added
 
 

@@ -47,3 +47,15 @@ def render_text(alert: AlertVersion, language: str, area_name: str) -> str:
     if lang == "en":
         return f"[{tier} warning] {hazard} in {area_name}, valid until {until}. Reply 1 to confirm. Ref {ref}"
     return f"【{tier}预警】{area_name}发布{hazard}{tier}预警，有效至{until}。回复1确认。编号{ref}"
+
+
+def escalation_text(alert: AlertVersion, language: str, area_name: str, minutes: int) -> str:
+    """To the next level up when nobody acknowledged in time."""
+    lang = language if language in _TIER else "zh-CN"
+    hazard = _HAZARD[lang].get(alert.hazard, alert.hazard)
+    tier = _TIER[lang][alert.tier]
+    ref = short_ref(alert)
+    if lang == "en":
+        return (f"[Escalation] {tier} {hazard} warning for {area_name} unacknowledged for {minutes} min. "
+                f"Reply 1 to confirm. Ref {ref}")
+    return f"【升级提醒】{area_name}{hazard}{tier}预警已{minutes}分钟无人确认，请立即处置。回复1确认。编号{ref}"

@@ -1,0 +1,119 @@
+"""Operations: liveness, readiness (Kafka and Redis really answer), Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+from warning import reach
+from warning.api.deps import Runtime, runtime
+from warning.config import CHANNELS, Settings
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is up (see /readyz for its dependencies)."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(rt: Annotated[Runtime, Depends(runtime)]) -> Response:
+    checks: dict[str, str] = {}
+    try:
+        await asyncio.wait_for(rt.container.redis.ping(), 2)
+        checks["redis"] = "ok"
+    except Exception as exc:
+        checks["redis"] = f"unreachable: {type(exc).__name__} {exc}"
+    try:
+        await asyncio.wait_for(rt.producer.client.fetch_all_metadata(), 3)
+        checks["kafka"] = "ok"
+    except Exception as exc:
+        checks["kafka"] = f"unreachable: {type(exc).__name__} {exc}"
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+
+def consumer_lag(settings: Settings) -> dict[str, int]:
+    """Messages behind per topic for the pipeline's consumer group (blocking; run in a thread)."""
+    from kafka import KafkaAdminClient, KafkaConsumer
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="warning-metrics")
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    try:
+        committed = admin.list_consumer_group_offsets(settings.app_id)
+        ends = consumer.end_offsets(list(committed)) if committed else {}
+        lag: dict[str, int] = {}
+        for tp, meta in committed.items():
+            lag[tp.topic] = lag.get(tp.topic, 0) + max(ends.get(tp, 0) - meta.offset, 0)
+        return lag
+    finally:
+        consumer.close()
+        admin.close()
+
+
+_lag_cache: dict[str, Any] = {"at": 0.0, "value": {}}
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(rt: Annotated[Runtime, Depends(runtime)]) -> Response:
+    c = rt.container
+    registry = CollectorRegistry()
+    families: list[Any] = []
+    depth = GaugeMetricFamily("warning_queue_depth", "Jobs waiting per channel and tier lane",
+                              labels=["channel", "tier"])
+    oldest = GaugeMetricFamily("warning_queue_oldest_age_seconds", "Age of the oldest queued job",
+                               labels=["channel", "tier"])
+    for channel in CHANNELS:
+        stats = await c.store.queue_stats(channel)
+        for tier, lane in stats["lanes"].items():
+            depth.add_metric([channel, tier], lane["depth"])
+            oldest.add_metric([channel, tier], lane["oldest_age_s"])
+    families += [depth, oldest]
+    counters = {str(k): int(v) for k, v in (await c.redis.hgetall(c.keys.stats)).items()}
+    deliveries = CounterMetricFamily("warning_deliveries", "Delivery status changes", labels=["channel", "status"])
+    for key, value in counters.items():
+        if key.startswith("deliveries:"):
+            _, channel, status = key.split(":", 2)
+            deliveries.add_metric([channel, status], value)
+    escalations = CounterMetricFamily("warning_escalations", "Escalation steps fired")
+    escalations.add_metric([], counters.get("escalations", 0))
+    families += [deliveries, escalations]
+    reach_family = HistogramMetricFamily("warning_seconds_to_reach", "Alert issue to provider handoff",
+                                         labels=["channel"])
+    for channel in CHANNELS:
+        histogram = {int(k): int(v) for k, v in (await c.redis.hgetall(c.keys.reach_all(channel))).items()}
+        cumulative, buckets, total_s = 0, [], 0.0
+        for bucket in sorted(histogram):
+            cumulative += histogram[bucket]
+            edge = reach.upper_edge_s(bucket)
+            buckets.append((f"{edge:g}", cumulative))
+            total_s += histogram[bucket] * edge
+        buckets.append(("+Inf", cumulative))
+        reach_family.add_metric([channel], buckets, total_s)
+    families.append(reach_family)
+    if time.monotonic() - _lag_cache["at"] > 10:
+        try:
+            _lag_cache["value"] = await asyncio.to_thread(consumer_lag, rt.settings)
+        except Exception:  # Kafka down: readiness says so; metrics still serve the rest
+            _lag_cache["value"] = {}
+        _lag_cache["at"] = time.monotonic()
+    lag = GaugeMetricFamily("warning_pipeline_lag_messages", "Messages not yet processed by the Faust worker",
+                            labels=["topic"])
+    for topic, value in sorted(_lag_cache["value"].items()):
+        lag.add_metric([topic], value)
+    families.append(lag)
+
+    class Snapshot:
+        def collect(self) -> list[Any]:
+            return families
+
+    registry.register(Snapshot())
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,131 @@
+"""Escalation chains: township → district → city (→ province) until someone acknowledges.
+
+The pure part says what a chain is (:func:`chain_timeout`, :func:`next_level`); the
+timers live in Redis so they survive any process: a sorted set of alert ids scored by
+when their next step is due, and a hash per chain. Firing a step is one Lua script that
+removes the timer, advances the chain and appends the step to an outbox stream — so two
+escalators racing for a due timer fire it once, and a crash after the script loses
+nothing: the outbox entry is processed (notifications enqueued idempotently, the event
+published) by whichever escalator reads it, and re-read if that one dies.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from warning.keys import Keys
+from warning.models import AlertVersion, Tier
+
+# KEYS: due set, outbox stream; ARGV: now, limit, key prefix for chain hashes.
+_FIRE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local fired = 0
+for _, alert_id in ipairs(due) do
+  redis.call('ZREM', KEYS[1], alert_id)
+  local chain = ARGV[3] .. '{' .. alert_id .. '}'
+  if redis.call('HGET', chain, 'state') == 'running' then
+    local step = tonumber(redis.call('HGET', chain, 'step')) + 1
+    local levels = cjson.decode(redis.call('HGET', chain, 'levels'))
+    local timeout = tonumber(redis.call('HGET', chain, 'timeout_s'))
+    local at = tonumber(redis.call('HGET', chain, 'due'))
+    redis.call('HSET', chain, 'step', step, 'level', levels[step + 1])
+    if step + 1 < #levels then
+      redis.call('HSET', chain, 'due', at + timeout)
+      redis.call('ZADD', KEYS[1], at + timeout, alert_id)
+    else
+      redis.call('HSET', chain, 'state', 'exhausted', 'due', '')
+    end
+    redis.call('XADD', KEYS[2], '*', 'alert_id', alert_id, 'step', step, 'level', levels[step + 1],
+               'version', redis.call('HGET', chain, 'version'), 'due', at)
+    fired = fired + 1
+  end
+end
+return fired
+"""
+
+
+def chain_timeout(tier: Tier, timeouts: dict[str, float]) -> float | None:
+    """Seconds each level has to acknowledge before the next is told; None: no escalation."""
+    value = timeouts.get(tier.value)
+    return float(value) if value else None
+
+
+@dataclass(frozen=True)
+class Step:
+    alert_id: str
+    step: int  # 1 = first escalation (the second level)
+    level: str
+    version: int
+    due: float
+    entry_id: str = ""
+
+
+class EscalationTimers:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, levels: list[str], timeouts: dict[str, float]) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.levels = levels
+        self.timeouts = timeouts
+        self._fire = redis.register_script(_FIRE)
+
+    async def on_version(self, alert: AlertVersion, now: float | None = None) -> str:
+        """A new alert version: start the chain, restart it on an upgrade, end it on a cancel."""
+        now = time.time() if now is None else now
+        chain = self.keys.escalation(alert.alert_id)
+        if alert.msg_type == "Cancel":
+            await stop_chain(self.redis, self.keys, alert.alert_id, "cancelled")
+            return "cancelled"
+        current = {str(k): str(v) for k, v in (await self.redis.hgetall(chain)).items()}
+        if current and Tier(current["tier"]).rank >= alert.tier.rank:
+            return "unchanged"
+        timeout = chain_timeout(alert.tier, self.timeouts)
+        if timeout is None:
+            return "none"
+        due = now + timeout
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(chain, mapping={"alert_id": alert.alert_id, "tier": alert.tier.value, "version": alert.version,
+                                      "area": alert.area, "state": "running", "step": 0, "level": self.levels[0],
+                                      "levels": orjson.dumps(self.levels).decode(), "timeout_s": timeout,
+                                      "due": due, "started": now})
+            pipe.expire(chain, int(alert.expires.timestamp() - now + 7 * 86400))
+            pipe.zadd(self.keys.escalation_due, {alert.alert_id: due})
+            await pipe.execute()
+        return "restarted" if current else "started"
+
+    async def fire_due(self, now: float, limit: int = 100) -> int:
+        """Advance every chain whose step is due; each step lands in the outbox once."""
+        prefix = self.keys.escalation("")[:-2]  # "<prefix>:esc:" — the script appends {alert_id}
+        return int(await self._fire(keys=[self.keys.escalation_due, self.keys.escalation_outbox],
+                                    args=[now, limit, prefix]))
+
+    async def state(self, alert_id: str) -> dict[str, Any]:
+        raw = {str(k): str(v) for k, v in (await self.redis.hgetall(self.keys.escalation(alert_id))).items()}
+        if not raw:
+            return {"state": "none"}
+        due = float(raw["due"]) if raw.get("due") else None
+        return {"state": raw["state"], "tier": raw["tier"], "step": int(raw["step"]), "level": raw["level"],
+                "next_level": _next(raw), "next_due": due, "timeout_s": float(raw["timeout_s"])}
+
+
+def _next(raw: dict[str, str]) -> str | None:
+    levels = orjson.loads(raw["levels"])
+    step = int(raw["step"])
+    return levels[step + 1] if raw["state"] == "running" and step + 1 < len(levels) else None
+
+
+async def stop_chain(redis: aioredis.Redis, keys: Keys, alert_id: str, why: str) -> bool:
+    """Acknowledged or cancelled: no further step. True if a running chain stopped."""
+    chain = keys.escalation(alert_id)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.zrem(keys.escalation_due, alert_id)
+        pipe.hget(chain, "state")
+        _, state = await pipe.execute()
+    if state == "running":
+        await redis.hset(chain, mapping={"state": why, "due": "", "stopped": time.time()})
+        return True
+    return False
