@@ -52,6 +52,25 @@ def settings(stack: None, unique: str, tmp_path: Path) -> Iterator[Settings]:
                              api_port=free_port(), sandbox_port=free_port())
     yield settings
     _delete_topics(settings)
+    _delete_keys(settings)
+
+
+def _delete_keys(settings: Settings) -> None:
+    """And its Redis keys (processes it started may have written after the fixtures' own cleanup)."""
+    import redis
+
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        batch = []
+        for key in client.scan_iter(match=f"{settings.redis_prefix}:*", count=10_000):
+            batch.append(key)
+            if len(batch) >= 10_000:
+                client.delete(*batch)
+                batch.clear()
+        if batch:
+            client.delete(*batch)
+    finally:
+        client.close()
 
 
 def free_port() -> int:

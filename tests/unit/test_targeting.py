@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.unit.test_cap import version
 from warning.areas import area_prefix
@@ -133,3 +135,30 @@ def test_resident_stub_is_prepared_once_with_channel_fallback_and_language() -> 
                                     "fallback": [["sms", "+8613800000001"]]}
     no_address = Person(id="r2", role="resident", grid="440305001001", channels=["push"])
     assert resident_stub(no_address) is None
+
+
+@settings(deadline=None)  # the chosen machine is shared; what matters is the equality
+@given(st.lists(st.from_regex(r"44030[0-9]{7}", fullmatch=True), min_size=1, max_size=60, unique=True),
+       st.from_regex(r"4403(00|0[0-9]{1,8})", fullmatch=True))
+def test_grids_of_an_area_found_by_bisection_match_a_full_scan(ids: list[str], area: str) -> None:
+    from warning.areas import inside
+    from warning.bench import gridworld
+
+    features = orjson.loads(gridworld.grids(len(ids)))["features"]
+    for feature, grid_id in zip(features, ids, strict=True):
+        feature["properties"]["grid_id"] = grid_id
+    registry = GridRegistry.from_geojson(orjson.dumps({"type": "FeatureCollection", "features": features}))
+    assert [g.id for g in registry.in_area(area)] == sorted(i for i in ids if inside(i, area))
+
+
+def test_bench_webhook_sink_reads_both_payloads() -> None:
+    from warning.bench.gridworld import percentile, sample
+    from warning.bench.webhook_sink import keys_of
+
+    alertmanager = {"version": "4", "alerts": [{"labels": {"alertname": "B", "seq": "7"}},
+                                               {"labels": {"alertname": "B", "seq": "8"}}]}
+    assert keys_of(alertmanager) == ["7", "8"]
+    assert keys_of({"alert_id": "gas-440305000001-x", "grid": "440305000001"}) == ["440305000001"]
+    values = [float(v) for v in range(1, 101)]
+    assert (percentile(values, 0.5), percentile(values, 0.99)) == (51.0, 99.0)
+    assert sample(values, 5) == [1.0, 25.0, 50.0, 75.0, 100.0]

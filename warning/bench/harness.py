@@ -26,6 +26,8 @@ from warning.config import Settings
 ROOT = Path(__file__).resolve().parents[2]
 STACK = [sys.executable, str(ROOT / "deploy" / "local" / "stack.py")]
 Scenario = Callable[[Settings, int], dict[str, Any]]
+RECORDED_SETTINGS = {"partitions", "consumer_batch", "enqueue_batch", "visibility_timeout_s", "rate_limits",
+                     "evaluate_flush_events", "evaluate_flush_s", "worker_session_timeout_s", "retry_max_attempts"}
 
 
 @contextlib.contextmanager
@@ -43,7 +45,8 @@ def local_stack() -> Iterator[None]:
 
 def namespace(base: Settings, scenario: str, run: int, **overrides: Any) -> Settings:
     tag = f"bench-{scenario}-{datetime.now(UTC).strftime('%H%M%S')}-{run}"
-    return base.model_copy(update={"topic_prefix": f"{tag}.", "app_id": tag, "redis_prefix": tag, **overrides})
+    return base.model_copy(update={"topic_prefix": f"{tag}.", "app_id": tag, "redis_prefix": tag,
+                                   "providers": "sink", **overrides})
 
 
 def drop_namespace(settings: Settings) -> None:
@@ -107,4 +110,5 @@ def run(name: str, scenario: Scenario, base: Settings, repeats: int) -> dict[str
     runs = [scenario(base, i) for i in range(repeats)]
     return {"scenario": name, **summarise(runs), "repeats": repeats, "runs": runs,
             "seconds": round(time.monotonic() - started, 1), "machine": machine(), "versions": versions(),
+            "settings": base.model_dump(mode="json", include=RECORDED_SETTINGS),
             "at": datetime.now(UTC).isoformat(timespec="seconds")}

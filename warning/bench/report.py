@@ -10,8 +10,9 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from warning.bench import evaluate, fanout
+from warning.bench import chaos, evaluate, fanout, latency, peer, reach
 from warning.bench.harness import ROOT, Scenario, local_stack, run
+from warning.bench.plot import plot
 from warning.config import Settings
 
 SCENARIOS: dict[str, tuple[Scenario, list[tuple[str, str, str]]]] = {
@@ -27,6 +28,21 @@ SCENARIOS: dict[str, tuple[Scenario, list[tuple[str, str, str]]]] = {
                                  ("handoff_p99_s", "s", "-> 99 %"),
                                  ("redis_bytes_per_job", "bytes", "Redis memory per queued job"),
                                  ("import_s", "s", "1,000,000 residents imported")]),
+    "reach": (reach.scenario, [("first_p50_ms", "ms", "<= 100: crossing -> first handoff, 5,000 obs/s load"),
+                               ("first_p99_ms", "ms", "<= 500"),
+                               ("all99_p50_s", "s", "crossing -> 99 % of 10,000 recipients")]),
+    "latency": (latency.scenario, [("p50_ms", "ms", "reading -> grid webhook at 20/s"),
+                                   ("p99_ms", "ms", "<= 10")]),
+    "peer": (peer.scenario, [("ours_per_s", "alerts/s", ">= 4x Alertmanager"),
+                             ("peer_per_s", "alerts/s", "Alertmanager 0.25, same burst and sink"),
+                             ("throughput_ratio", "x", ">= 4"),
+                             ("ours_p99_ms", "ms", "<= 1/2 of Alertmanager's"),
+                             ("peer_p99_ms", "ms", "Alertmanager"),
+                             ("p99_ratio", "x", "<= 0.5")]),
+    "chaos": (chaos.scenario, [("lost", "deliveries", "0 of 100,000"),
+                               ("duplicates", "deliveries", "0 sent twice"),
+                               ("recover_s", "s", "longest stall in arrivals"),
+                               ("worker_recover_s", "s", "restarted worker -> next alert")]),
 }
 
 
@@ -56,5 +72,8 @@ def run_scenarios(base: Settings, which: str, repeats: int, save: bool) -> list[
         blob = orjson.dumps({r["scenario"]: r for r in results}, option=orjson.OPT_INDENT_2)
         (out / "latest.json").write_bytes(blob)
         (out / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json").write_bytes(blob)
+        png = plot({r["scenario"]: r for r in results}, out / "latency.png")
+        if png:
+            console.print(f"plot: {png}")
         console.print(f"results: {out / 'latest.json'}")
     return results

@@ -8,6 +8,7 @@ Coordinates in GeoJSON are [lon, lat]; CAP's are "lat,lon" — the methods say w
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,7 @@ from shapely.geometry import Point, Polygon, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.strtree import STRtree
 
-from warning.areas import inside
+from warning.areas import area_prefix, inside
 
 KM_PER_DEGREE = 111.32
 
@@ -55,6 +56,10 @@ class GridRegistry:
         self.grids = grids
         self.by_id = {g.id: g for g in grids}
         self._tree = STRtree([g.geometry for g in grids]) if grids else None
+        # Grid ids extend their area's code (GB/T 2260), so an area's grids are one range of
+        # the sorted ids: found by bisection, not by scanning every grid for every alert.
+        self._sorted = sorted(grids, key=lambda g: g.id)
+        self._ids = [g.id for g in self._sorted]
 
     @classmethod
     def from_geojson(cls, data: bytes | str, source: str = "GeoJSON") -> GridRegistry:
@@ -115,7 +120,10 @@ class GridRegistry:
 
     def in_area(self, code: str) -> list[Grid]:
         """Grids inside a GB/T 2260 area (city, district, township, community or grid)."""
-        return [g for g in self.grids if inside(g.id, code)]
+        prefix = area_prefix(code)
+        start = bisect.bisect_left(self._ids, prefix)
+        end = bisect.bisect_left(self._ids, prefix + "\uffff", lo=start)
+        return self._sorted[start:end]
 
     def for_alert(self, area: str, polygons: list[list[tuple[float, float]]],
                   circles: list[tuple[float, float, float]]) -> list[Grid]:

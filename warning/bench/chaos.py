@@ -1,0 +1,75 @@
+"""Scenario `chaos`: one red alert to 100,000 residents through three push consumers while
+things break: at 20 % delivered, kill -9 of one consumer; at 40 %, kill -9 of the Faust
+worker and a restart; at 60 %, a restart of Redis (from its AOF). Counted at the sinks:
+deliveries lost, deliveries sent twice, the longest stall in arrivals (time to recover),
+and how long the restarted worker took to turn a new reading into a dispatched alert
+(recorded in Redis)."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import time
+from typing import Any
+
+import redis
+
+from warning.bench import gridworld
+from warning.bench.harness import STACK
+from warning.bench.ours import send
+from warning.bench.residents import arrivals, lines, resident_pipeline
+from warning.config import Settings
+from warning.keys import Keys
+
+RECIPIENTS = 100_000
+
+
+def _dispatched(settings: Settings, grid: str) -> bool:
+    """The grid's alert is recorded in Redis: evaluated, issued and dispatched."""
+    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    try:
+        members = client.zrange(Keys(settings.redis_prefix).active_alerts, 0, -1)
+        return any(str(m).split("-")[1] == grid for m in members)
+    except redis.RedisError:  # restarting
+        return False
+    finally:
+        client.close()
+
+
+def scenario(base: Settings, run: int) -> dict[str, Any]:
+    faults: dict[str, float] = {}
+    with resident_pipeline(base, "chaos", run, 1, RECIPIENTS, visibility_timeout_s=5.0) as (settings, procs):
+        produced = send(settings, [gridworld.crossing(0, f"chaos{run}")])
+        sink = settings.sink_dir / "push.jsonl"
+        deadline = time.monotonic() + 300
+        while lines(sink) < RECIPIENTS and time.monotonic() < deadline:
+            done = lines(sink) / RECIPIENTS
+            if done >= 0.2 and "consumer_killed" not in faults:
+                procs.kill("push-0")
+                faults["consumer_killed"] = time.time()
+            if done >= 0.4 and "worker_restarted" not in faults:
+                procs.kill("worker")
+                procs.start("worker", "worker")
+                faults["worker_restarted"] = time.time()
+                send(settings, [gridworld.crossing(1, f"after{run}")])  # the spare grid
+            if done >= 0.6 and "redis_restarted" not in faults:
+                subprocess.run([*STACK, "restart-redis"], check=True, capture_output=True)
+                faults["redis_restarted"] = time.time()
+            time.sleep(0.02)
+        spare = gridworld.grid_id(1)
+        while not _dispatched(settings, spare):
+            if time.monotonic() > deadline or procs.dead():
+                raise TimeoutError(f"the restarted worker never dispatched the new alert; dead: {procs.dead()}; "
+                                   f"logs in {procs.log_dir}")
+            time.sleep(0.05)
+        worker_back = time.time()
+    (_alert_id, got), = ((a, g) for a, g in arrivals(sink).items() if a.split("-")[1] in produced)
+    ids = [d for _, d in got]
+    unique = len(set(ids))
+    times = [t for t, _ in got]
+    first_fault = min(faults.values())
+    stalls = [b - a for a, b in itertools.pairwise(times) if b >= first_fault]
+    return {"deliveries": RECIPIENTS, "lost": RECIPIENTS - unique, "duplicates": len(ids) - unique,
+            "recover_s": round(max(stalls, default=0.0), 2),
+            "worker_recover_s": round(worker_back - faults["worker_restarted"], 2),
+            "drain_s": round(times[-1] - times[0], 2), "faults": sorted(faults)}

@@ -1,0 +1,115 @@
+"""Scenario `peer`: the same burst of 20,000 alerts through Prometheus Alertmanager and through
+this pipeline, each alert to one webhook at the same sink.
+
+Alertmanager (Debian's prometheus-alertmanager 0.25, installed if missing) runs locally with
+HA gossip off and is configured for speed: every alert its own group (``group_by: [seq]``),
+``group_wait: 0s``, ``group_interval: 1s``; alerts are posted to ``/api/v2/alerts`` in
+batches of 100. Ours: 20,000 readings, each over a threshold for a distinct grid with one
+webhook endpoint, produced to Kafka batched per partition. Both clocks are outside: the
+posting/producing loop and the sink. What differs in the work: Alertmanager evaluates no
+rules, keeps alerts in memory only and sends unsigned webhooks; we evaluate the rule pack
+over windowed state, persist through Kafka (acks=all) and Redis (AOF), keep lifecycle
+state, receipts and escalation timers, and sign every webhook.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from warning.bench import gridworld
+from warning.bench.gridworld import BENCH_DIR, WebhookSink, free_port, percentile, sample
+from warning.bench.ours import grid_pipeline, send, wait_for_keys, warm_producer
+from warning.config import Settings
+
+BURST = int(os.environ.get("WARNING_BENCH_PEER_N", "20000"))
+AM_BATCH = 100
+GRID_CONSUMERS = 2
+
+
+def alertmanager_binary() -> str:
+    found = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if found:
+        return found
+    if os.geteuid() != 0:
+        raise RuntimeError("prometheus-alertmanager is missing: apt-get install prometheus-alertmanager")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "prometheus-alertmanager"]):
+        subprocess.run(cmd, check=True, capture_output=True, env=env)
+    subprocess.run(["service", "prometheus-alertmanager", "stop"], capture_output=True)  # we run our own
+    return shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
+
+
+def run_alertmanager(n: int, sink: WebhookSink, workdir: Path) -> tuple[float, list[float]]:
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    config = workdir / "alertmanager.yml"
+    config.write_text(yaml.safe_dump({
+        "route": {"receiver": "sink", "group_by": ["seq"], "group_wait": "0s", "group_interval": "1s",
+                  "repeat_interval": "24h"},
+        "receivers": [{"name": "sink", "webhook_configs": [{"url": f"{sink.url}/am", "send_resolved": False}]}]}))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([alertmanager_binary(), f"--config.file={config}", f"--storage.path={workdir / 'data'}",
+                             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
+                             "--log.level=warn"], stdout=subprocess.DEVNULL, stderr=(workdir / "am.log").open("wb"))
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Alertmanager did not become ready (see {workdir / 'am.log'})")
+            time.sleep(0.1)
+        now = datetime.now(UTC)
+        starts, ends = now.isoformat(), (now + timedelta(hours=1)).isoformat()
+        sent: dict[str, float] = {}
+        with httpx.Client(timeout=30) as client:
+            for first in range(0, n, AM_BATCH):
+                seqs = [str(i) for i in range(first, min(first + AM_BATCH, n))]
+                batch = [{"labels": {"alertname": "BenchBurst", "seq": s}, "startsAt": starts, "endsAt": ends}
+                         for s in seqs]
+                at = time.time()
+                client.post(f"{url}/api/v2/alerts", json=batch).raise_for_status()
+                sent.update(dict.fromkeys(seqs, at))
+        got = wait_for_keys(sink, set(sent), timeout=600)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    latencies = [(got[k] - t) * 1000 for k, t in sent.items()]
+    return n / (max(got[k] for k in sent) - min(sent.values())), latencies
+
+
+def scenario(base: Settings, run: int, n: int = BURST) -> dict[str, Any]:
+    with WebhookSink(BENCH_DIR / f"peer-am-{run}.tsv") as sink:
+        peer_per_s, peer_latencies = run_alertmanager(n, sink, BENCH_DIR / f"alertmanager-{run}")
+    with WebhookSink(BENCH_DIR / f"peer-ours-{run}.tsv") as sink, \
+            grid_pipeline(base, "peer", run, n, sink, consumers=GRID_CONSUMERS) as (settings, procs):
+        readings = [gridworld.crossing(i, f"peer{run}") for i in range(n)]
+        prod = warm_producer(settings)
+        sent = send(settings, readings, prod=prod)
+        prod.close()
+        got = wait_for_keys(sink, set(sent), timeout=1200, procs=procs)
+    ours = [(got[k] - t) * 1000 for k, t in sent.items()]
+    ours_per_s = n / (max(got[k] for k in sent) - min(sent.values()))
+    result: dict[str, Any] = {"alerts": n,
+              "ours_per_s": round(ours_per_s), "peer_per_s": round(peer_per_s),
+              "throughput_ratio": round(ours_per_s / peer_per_s, 2),
+              "ours_p50_ms": round(statistics.median(ours), 1), "ours_p99_ms": round(percentile(ours, 0.99), 1),
+              "peer_p50_ms": round(statistics.median(peer_latencies), 1),
+              "peer_p99_ms": round(percentile(peer_latencies, 0.99), 1)}
+    result["p99_ratio"] = round(result["ours_p99_ms"] / result["peer_p99_ms"], 2)
+    result["ours_samples_ms"], result["peer_samples_ms"] = sample(ours), sample(peer_latencies)
+    return result

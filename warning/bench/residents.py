@@ -1,0 +1,82 @@
+"""Bench helpers for scenarios with residents: a pipeline over grids whose residents are on
+push (local sinks), and reading what arrived."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import redis
+
+from warning.bench import gridworld
+from warning.bench.gridworld import BENCH_DIR
+from warning.bench.harness import drop_namespace, namespace
+from warning.config import Settings
+from warning.feeds import ensure_topics
+from warning.keys import Keys
+from warning.runner import Processes, env_for
+from warning.targeting.importer import import_recipients, store_grids
+
+
+def people(grids: int, per_grid: int) -> Path:
+    path = BENCH_DIR / f"residents-{grids}x{per_grid}.jsonl"
+    if not path.exists():
+        BENCH_DIR.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as out:
+            for g in range(grids):
+                for i in range(per_grid):
+                    out.write(orjson.dumps({"id": f"r{g}-{i}", "role": "resident", "push_token": f"tok-{g}-{i}",
+                                            "channels": ["push"], "grid": gridworld.grid_id(g)}) + b"\n")
+    return path
+
+
+@contextlib.contextmanager
+def resident_pipeline(base: Settings, scenario: str, run: int, grids: int, per_grid: int, consumers: int = 3,
+                      **overrides: object) -> Iterator[tuple[Settings, Processes]]:
+    """Grids 0..grids-1 with ``per_grid`` residents each, one spare empty grid; the Faust worker
+    and ``consumers`` push consumers writing to local sinks."""
+    directory = gridworld.directory("default-audience")
+    sinks = BENCH_DIR / f"{scenario}-sinks-{run}"
+    for old in sinks.glob("*.jsonl") if sinks.exists() else []:
+        old.unlink()
+    settings = namespace(base, scenario, run, directory_file=directory, sink_dir=sinks, **overrides)
+    ensure_topics(settings)
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        keys = Keys(settings.redis_prefix)
+        store_grids(client, keys, gridworld.grids(grids + 1), "bench")
+        import_recipients(client, keys, people(grids, per_grid))
+    finally:
+        client.close()
+    env = {**env_for(settings), "WARNING_DIRECTORY_FILE": str(directory),
+           "WARNING_LOG_LEVEL": os.environ.get("WARNING_BENCH_LOG_LEVEL", "WARNING"),
+           "WARNING_RATE_LIMITS": '{"push": 10000000, "sms": 10000000, "grid": 10000000}'}
+    try:
+        with Processes(BENCH_DIR / "logs" / f"{scenario}{run}", env=env) as procs:
+            procs.start("worker", "worker")
+            for i in range(consumers):
+                procs.start(f"push-{i}", "consumer", "push")
+            yield settings, procs
+    finally:
+        drop_namespace(settings)
+
+
+def arrivals(sink: Path) -> dict[str, list[tuple[float, str]]]:
+    """(receive time, delivery id) per alert id, in order of arrival."""
+    out: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    if sink.exists():
+        for line in sink.read_bytes().splitlines():
+            with contextlib.suppress(orjson.JSONDecodeError):
+                m = orjson.loads(line)
+                out[m["alert_id"]].append((float(m["received_at"]), m["delivery_id"]))
+    for values in out.values():
+        values.sort()
+    return out
+
+
+def lines(sink: Path) -> int:
+    return sink.read_bytes().count(b"\n") if sink.exists() else 0
