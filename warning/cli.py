@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from warning.cli_response import ack, escalator, report, tokens_app
+from warning.cli_support import console, load_container, print_json
 from warning.config import CHANNELS, ConfigError, load_settings
 from warning.feeds import TopicMismatch
 from warning.rules.pack import RulePackError
@@ -32,17 +31,10 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(cap_app, name="cap")
 app.add_typer(grids_app, name="grids")
 app.add_typer(recipients_app, name="recipients")
-console = Console(stderr=True)
-
-
-def _container(logging: bool = True) -> Any:
-    from warning.bootstrap import bootstrap
-
-    return bootstrap(load_settings(), logging=logging)
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(orjson.dumps(value).decode() + "\n")
+app.add_typer(tokens_app, name="tokens")
+app.command()(escalator)
+app.command()(report)
+app.command()(ack)
 
 
 @app.command()
@@ -53,7 +45,7 @@ def worker() -> None:
     from warning.app import create_app
     from warning.feeds import ensure_topics
 
-    c = _container()
+    c = load_container()
     ensure_topics(c.settings)
     faust_app = create_app(c)
     Worker(faust_app, loglevel="WARNING", quiet=True).execute_from_commandline()
@@ -72,7 +64,7 @@ def consumer(channel: Annotated[str, typer.Argument(help="sms | push | grid")],
     from warning.delivery.receipts import KafkaReceiptLog, Receipts
     from warning.feeds import ensure_topics
 
-    c = _container()
+    c = load_container()
     s = c.settings
     ensure_topics(s)
     per_s = s.rate_limits.get(channel)
@@ -112,133 +104,9 @@ def api() -> None:
 
     from warning.api.app import create_api
 
-    c = _container()
+    c = load_container()
     uvicorn.run(create_api(c), host="0.0.0.0", port=c.settings.api_port, log_level="warning",
                 access_log=False)
-
-
-@app.command()
-def escalator() -> None:
-    """Run an escalation worker: fires due steps once (any number may run), notifies, publishes."""
-    from warning.delivery.receipts import KafkaReceiptLog
-    from warning.response.escalator import Escalator
-
-    c = _container()
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        events = KafkaReceiptLog(c.settings.kafka_bootstrap, c.topics.acks)
-
-        async def publish(event: dict[str, Any]) -> None:
-            await events.emit([event])
-
-        await events.start()
-        worker = Escalator(c, publish)
-        try:
-            while not stop.is_set():
-                try:
-                    await worker.tick(time.time())
-                except Exception:  # Redis restarting: the timers are durable, try again shortly
-                    import structlog
-
-                    structlog.get_logger().exception("escalator_tick_failed")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 0.5)
-        finally:
-            await events.close()
-            await c.redis.aclose()
-
-    asyncio.run(main())
-
-
-tokens_app = typer.Typer(no_args_is_help=True, help="API tokens (stored hashed).")
-app.add_typer(tokens_app, name="tokens")
-
-
-@tokens_app.command("create")
-def tokens_create(
-        role: Annotated[str, typer.Option(help="publisher | grid_worker | officer | admin")],
-        id: Annotated[str, typer.Option("--id", help="who: the officer's / grid worker's id in the directory")],
-        area: Annotated[str, typer.Option(help="officer: jurisdiction area code; grid worker: grid ids, "
-                                               "comma-separated")] = "",
-        level: Annotated[str, typer.Option(help="officer: township | district | city | province")] = "") -> None:
-    """Issue a token; it is printed once and only its hash is kept."""
-    from pydantic import ValidationError
-
-    from warning.response.tokens import Principal, TokenStore
-
-    try:
-        principal = Principal.model_validate({"id": id, "role": role, "area": area, "level": level})
-    except ValidationError as exc:
-        console.print(f"error: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
-        raise typer.Exit(2) from exc
-    if role == "officer" and not (area and level):
-        console.print("error: an officer token needs --area (jurisdiction) and --level")
-        raise typer.Exit(2)
-    c = _container(logging=False)
-
-    async def go() -> str:
-        try:
-            return await TokenStore(c.redis, c.keys).create(principal)
-        finally:
-            await c.redis.aclose()
-
-    _print_json({"token": asyncio.run(go()), **principal.model_dump()})
-
-
-@tokens_app.command("list")
-def tokens_list() -> None:
-    """Who holds a token (hash prefixes, never tokens)."""
-    from warning.response.tokens import TokenStore
-
-    c = _container(logging=False)
-
-    async def go() -> list[tuple[str, Any]]:
-        try:
-            return await TokenStore(c.redis, c.keys).list()
-        finally:
-            await c.redis.aclose()
-
-    _print_json([{"hash_prefix": h, **p.model_dump()} for h, p in asyncio.run(go())])
-
-
-@tokens_app.command("revoke")
-def tokens_revoke(hash_prefix: str) -> None:
-    """Revoke by the hash prefix `tokens list` shows (at least 8 characters)."""
-    from warning.response.tokens import TokenStore
-
-    c = _container(logging=False)
-
-    async def go() -> int:
-        try:
-            return await TokenStore(c.redis, c.keys).revoke(hash_prefix)
-        finally:
-            await c.redis.aclose()
-
-    _print_json({"revoked": asyncio.run(go())})
-
-
-@app.command()
-def report(alert_id: str) -> None:
-    """The after-action report of an alert (JSON): reach per channel, time to ack, escalation, grids, feedback."""
-    from warning.response.report import after_action_report
-
-    c = _container(logging=False)
-
-    async def go() -> dict[str, Any] | None:
-        try:
-            return await after_action_report(c, alert_id)
-        finally:
-            await c.redis.aclose()
-
-    result = asyncio.run(go())
-    if result is None:
-        console.print(f"error: no alert {alert_id!r}")
-        raise typer.Exit(1)
-    _print_json(result)
 
 
 @app.command()
@@ -256,7 +124,7 @@ def sandbox() -> None:
 @app.command()
 def queues(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Depth and oldest-job age per channel and tier lane, retries waiting, dead letters."""
-    c = _container(logging=False)
+    c = load_container(logging=False)
 
     async def stats() -> list[dict[str, Any]]:
         try:
@@ -266,7 +134,7 @@ def queues(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
     result = asyncio.run(stats())
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
     table = Table("channel", "lane", "depth", "pending", "oldest age (s)", "delayed", "dead")
     for s in result:
@@ -282,7 +150,7 @@ def topics() -> None:
     from warning.feeds import ensure_topics
 
     created = ensure_topics(load_settings())
-    _print_json({"created": created})
+    print_json({"created": created})
 
 
 @feed_app.command("push")
@@ -295,10 +163,10 @@ def feed_push(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]
     ensure_topics(settings)
     data = file.read_bytes()
     if looks_like_xml(data):
-        _print_json({"cap": push_cap(settings, data), "topic": settings.topic_prefix + "feeds.cap"})
+        print_json({"cap": push_cap(settings, data), "topic": settings.topic_prefix + "feeds.cap"})
         return
     sent, odd = push_observations(settings, read_lines(file), batch=batch)
-    _print_json({"readings": sent, "unparsed_lines": odd, "topic": settings.topic_prefix + "feeds.observations"})
+    print_json({"readings": sent, "unparsed_lines": odd, "topic": settings.topic_prefix + "feeds.observations"})
 
 
 @cap_app.command("validate")
@@ -310,7 +178,7 @@ def cap_validate(files: Annotated[list[Path], typer.Argument(exists=True, dir_ok
     for file in files:
         verdict = validate_cap(file.read_bytes())
         all_valid &= verdict.valid
-        _print_json(verdict.as_json(str(file)))
+        print_json(verdict.as_json(str(file)))
     if not all_valid:
         raise typer.Exit(1)
 
@@ -320,7 +188,7 @@ def cap_show(alert_id: str) -> None:
     """The alert's latest version as CAP 1.2 XML."""
     from warning.models import AlertVersion
 
-    c = _container(logging=False)
+    c = load_container(logging=False)
     raw = asyncio.run(c.redis.hget(c.keys.alert(alert_id), "version_json"))
     if not raw:
         console.print(f"error: no alert {alert_id!r}")
@@ -346,7 +214,7 @@ def grids_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=Fals
         raise typer.Exit(1) from exc
     finally:
         client.close()
-    _print_json({"grids": count})
+    print_json({"grids": count})
 
 
 @recipients_app.command("import")
@@ -372,7 +240,7 @@ def recipients_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay
         console.print(f"{file}:{line}: {reason}")
     if len(report.errors) > 20:
         console.print(f"… and {len(report.errors) - 20} more bad lines")
-    _print_json({**report.as_json(), "seconds": round(time.monotonic() - started, 2)})
+    print_json({**report.as_json(), "seconds": round(time.monotonic() - started, 2)})
     if report.errors:
         raise typer.Exit(1)
 
@@ -385,7 +253,7 @@ def rules_replay(file: Annotated[Path, typer.Argument(exists=True, dir_okay=Fals
     from warning.replay import replay
     from warning.rules.pack import load_pack
 
-    c = _container(logging=False)
+    c = load_container(logging=False)
     rule_pack = load_pack(pack) if pack else c.pack
     observations = []
     for number, line in enumerate(file.read_bytes().splitlines(), 1):
@@ -395,31 +263,8 @@ def rules_replay(file: Annotated[Path, typer.Argument(exists=True, dir_okay=Fals
             except ValueError as exc:
                 console.print(f"{file}:{number}: skipped: {exc}".replace("\n", " "))
     for version in replay(rule_pack, c.directory, observations, c.eval_config, c.lifecycle_config):
-        _print_json({"hazard": version.hazard, "key": version.key, "tier": version.tier.value,
+        print_json({"hazard": version.hazard, "key": version.key, "tier": version.tier.value,
                      "msg_type": version.msg_type, "at": version.caused_at.isoformat()})
-
-
-@app.command()
-def ack(alert_id: str, by: Annotated[str, typer.Option("--by", help="officer or grid worker id")]) -> None:
-    """Acknowledge an alert (recorded in Redis and on warning.acks)."""
-    from warning.feeds import producer
-    from warning.models import Ack
-    from warning.response.ack import UnknownAlert, acknowledge
-
-    c = _container(logging=False)
-    record = Ack(alert_id=alert_id, by=by, at=datetime.now(UTC), via="cli")
-    try:
-        outcome = asyncio.run(acknowledge(c.redis, c.keys, record))
-    except UnknownAlert as exc:
-        console.print(f"error: {exc}")
-        raise typer.Exit(1) from exc
-    first = outcome.first
-    if first:
-        prod = producer(c.settings)
-        prod.send(c.topics.acks, key=alert_id.encode(), value=outcome.ack.model_dump_json().encode())
-        prod.flush()
-        prod.close()
-    _print_json({"alert_id": alert_id, "by": by, "recorded": first})
 
 
 @app.command()
@@ -427,13 +272,13 @@ def status(alert_id: str, as_json: Annotated[bool, typer.Option("--json")] = Fal
     """An alert's tier, version, deliveries per channel and status, acks and reach."""
     from warning.readmodel import alert_status
 
-    c = _container(logging=False)
+    c = load_container(logging=False)
     result = asyncio.run(alert_status(c.redis, c.keys, alert_id))
     if result is None:
         console.print(f"error: no alert {alert_id!r}")
         raise typer.Exit(1)
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
     table = Table(title=f"{alert_id}  {result['tier']}  v{result['version']} ({result['msg_type']})")
     table.add_column("channel")
@@ -449,10 +294,10 @@ def alerts(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Active (unexpired, not cancelled) alerts."""
     from warning.readmodel import active_alerts
 
-    c = _container(logging=False)
+    c = load_container(logging=False)
     result = asyncio.run(active_alerts(c.redis, c.keys))
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
     table = Table("alert_id", "hazard", "area", "tier", "version")
     for a in result:
@@ -466,7 +311,7 @@ def run(demo: Annotated[bool, typer.Option(help="replay the bundled demo scenari
     """Start the pipeline processes, replay the demo, keep serving until Ctrl-C."""
     from warning.serve import serve
 
-    serve(_container(), keep_serving=True, demo=demo, timeout=timeout)
+    serve(load_container(), keep_serving=True, demo=demo, timeout=timeout)
 
 
 @app.command("demo")
@@ -474,7 +319,7 @@ def demo_cmd(timeout: float = 180.0) -> None:
     """Like run, but exit after the demo with a one-line JSON summary."""
     from warning.serve import serve
 
-    serve(_container(), keep_serving=False, demo=True, timeout=timeout)
+    serve(load_container(), keep_serving=False, demo=True, timeout=timeout)
 
 
 @app.command()
@@ -489,7 +334,7 @@ def bench(scenario: Annotated[str, typer.Argument(
     results = run_scenarios(load_settings(), scenario, repeats, save=save)
     for result in results:
         if as_json:
-            _print_json({k: v for k, v in result.items() if k != "runs"})
+            print_json({k: v for k, v in result.items() if k != "runs"})
 
 
 def main() -> None:

@@ -9,24 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from warning.cli_support import console, print_json
 from warning.config import CHANNELS
-
-console = Console(stderr=True)
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(orjson.dumps(value).decode() + "\n")
 
 
 def _summary_table(summary: dict[str, Any]) -> Table:
@@ -115,4 +108,4 @@ def _demo(c: Any, log_dir: Path, timeout: float) -> None:
     Console().print(_summary_table(summary))
     console.print(f"demo scenario dispatched in {time.monotonic() - started:.1f}s; inspect it with "
                   f"WARNING_REDIS_PREFIX={settings.redis_prefix} warning status ALERT_ID")
-    _print_json({k: summary[k] for k in ("alerts", "deliveries", "acks")})
+    print_json({k: summary[k] for k in ("alerts", "deliveries", "acks")})
