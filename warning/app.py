@@ -29,6 +29,12 @@ def create_app(container: Container) -> faust.App:
         stream_wait_empty=False,
         broker_session_timeout=settings.worker_session_timeout_s,
         broker_heartbeat_interval=max(settings.worker_session_timeout_s / 5, 1.0),
+        # The rebalance timeout is the max poll interval (Faust: 1000 s). A worker killed while
+        # a rebalance is in progress keeps the group waiting that long for it to rejoin, so
+        # its replacement would sit idle for minutes; Faust polls in its own thread, so a
+        # short interval costs nothing in normal operation.
+        broker_max_poll_interval=max(6 * settings.worker_session_timeout_s, 30.0),
+        broker_rebalance_timeout=max(6 * settings.worker_session_timeout_s, 30.0),
         web_enabled=False,
         autodiscover=False,
     )
