@@ -141,16 +141,21 @@ class Ack(BaseModel):
     level: str = ""  # an officer's level (township, district, …)
 
 
-class Feedback(BaseModel):
-    """A grid worker's (or officer's) report from the ground, on ``warning.acks``."""
+class FeedbackReport(BaseModel):
+    """What a grid worker (or officer) reports from the ground (the API's request body)."""
+
+    status: Literal["已处置", "需支援", "处置中", "无异常", "handled", "need_support", "in_progress", "all_clear"]
+    text: str = Field(default="", max_length=2000)
+    photo_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://\S+$")
+
+
+class Feedback(FeedbackReport):
+    """A report with who sent it and when, on ``warning.acks``."""
 
     event: Literal["feedback"] = "feedback"
     alert_id: str
     by: str
     at: datetime
-    status: Literal["已处置", "需支援", "处置中", "无异常", "handled", "need_support", "in_progress", "all_clear"]
-    text: str = Field(default="", max_length=2000)
-    photo_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://\S+$")
 
 
 class DeliveryJob(BaseModel):

@@ -9,12 +9,11 @@ import orjson
 import structlog
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
 
 from warning.api.auth import caller, require
 from warning.api.deps import Runtime, runtime
 from warning.areas import inside
-from warning.models import Ack, AlertVersion, Feedback
+from warning.models import Ack, AlertVersion, Feedback, FeedbackReport
 from warning.readmodel import active_alerts
 from warning.response.ack import acknowledge, audit
 from warning.response.report import after_action_report, alert_detail
@@ -115,14 +114,8 @@ async def post_ack(alert_id: str, rt: Annotated[Runtime, Depends(runtime)],
             "escalation": await rt.container.escalation.state(alert_id)}
 
 
-class FeedbackIn(BaseModel):
-    status: Literal["已处置", "需支援", "处置中", "无异常", "handled", "need_support", "in_progress", "all_clear"]
-    text: str = Field(default="", max_length=2000)
-    photo_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://\S+$")
-
-
 @router.post("/{alert_id}/feedback", status_code=201, summary="A report from the ground")
-async def post_feedback(alert_id: str, body: FeedbackIn, rt: Annotated[Runtime, Depends(runtime)],
+async def post_feedback(alert_id: str, body: FeedbackReport, rt: Annotated[Runtime, Depends(runtime)],
                         who: Annotated[Principal, Depends(require("grid_worker", "officer"))]) -> dict[str, Any]:
     await _may_respond(rt, who, alert_id)
     c = rt.container

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from warning.bench import gridworld
 from warning.bench.gridworld import BENCH_DIR, WebhookSink
 from warning.bench.harness import drop_namespace, namespace
+from warning.bench.webhook_sink import read
 from warning.config import Settings
 from warning.feeds import batch_by_partition, ensure_topics, producer
 from warning.keys import Keys
@@ -95,7 +96,7 @@ def wait_for_keys(sink: WebhookSink, keys: set[str], timeout: float,
                   procs: Processes | None = None) -> dict[str, float]:
     deadline = time.monotonic() + timeout
     while True:
-        got = gridworld_read(sink)
+        got = read(sink.out)
         if keys <= set(got):
             return got
         if procs is not None and (dead := procs.dead()):
@@ -105,7 +106,3 @@ def wait_for_keys(sink: WebhookSink, keys: set[str], timeout: float,
         time.sleep(0.1)
 
 
-def gridworld_read(sink: WebhookSink) -> dict[str, float]:
-    from warning.bench.webhook_sink import read
-
-    return read(sink.out)
