@@ -6,7 +6,10 @@ group and Redis namespace of its own settings.
 
 from __future__ import annotations
 
+from typing import Any
+
 import faust
+import structlog
 
 from warning.bootstrap import Container
 from warning.pipeline import cap_feed, dispatch, evaluate, lifecycle
@@ -38,8 +41,28 @@ def create_app(container: Container) -> faust.App:
         web_enabled=False,
         autodiscover=False,
     )
+    _fetch_promptly(app)
     evaluate.register(app, container)
     cap_feed.register(app, container)
     lifecycle.register(app, container)
     dispatch.register(app, container)
     return app
+
+
+# aiokafka sends no fetch to a broker while any partition it leads still holds records the
+# application has not taken, for up to ``prefetch_backoff`` (0.1 s, not a consumer option).
+# On a single broker that is every partition: a reading or an alert arriving meanwhile waited
+# that long — measured as 60-105 ms stalls at every Kafka hop, 3 % of warnings. 2 ms keeps
+# the back-pressure and takes the stall out of the path.
+PREFETCH_BACKOFF_S = 0.002
+
+
+def _fetch_promptly(app: faust.App) -> None:
+    async def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        fetcher = getattr(getattr(getattr(app.consumer, "_thread", None), "_consumer", None), "_fetcher", None)
+        if fetcher is not None and hasattr(fetcher, "_prefetch_backoff"):
+            fetcher._prefetch_backoff = PREFETCH_BACKOFF_S
+        else:  # a faust/aiokafka upgrade moved it: correct, only slower at the tail
+            structlog.get_logger().warning("prefetch_backoff_not_set", reason="aiokafka fetcher not found")
+
+    app.on_partitions_assigned.connect(on_assigned)

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from warning import heap
 from warning.cli_response import ack, escalator, report, tokens_app
 from warning.cli_support import console, load_container, print_json
 from warning.config import CHANNELS, ConfigError, load_settings
@@ -48,6 +49,11 @@ def worker() -> None:
     c = load_container()
     ensure_topics(c.settings)
     faust_app = create_app(c)
+
+    @faust_app.task
+    async def settle_heap() -> None:  # once the worker is up: its startup objects live as long as it
+        heap.settle()
+
     Worker(faust_app, loglevel="WARNING", quiet=True).execute_from_commandline()
 
 
@@ -78,8 +84,9 @@ def consumer(channel: Annotated[str, typer.Argument(help="sms | push | grid")],
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         notifier = build_notifier(channel, c)
-        receipt_log = KafkaReceiptLog(s.kafka_bootstrap, c.topics.receipts)
+        receipt_log = KafkaReceiptLog(s.kafka_bootstrap, c.topics.receipts, wait=False)
         await receipt_log.start()
+        heap.settle()
 
         async def forget(job: Any) -> None:
             if await c.recipients.forget_address(job.recipient, job.channel, job.address):

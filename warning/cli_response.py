@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from warning import heap
 from warning.cli_support import console, load_container, print_json
 
 tokens_app = typer.Typer(no_args_is_help=True, help="API tokens (stored hashed).")
@@ -35,6 +36,7 @@ def escalator() -> None:
 
         await events.start()
         worker = Escalator(c, publish)
+        heap.settle()
         try:
             while not stop.is_set():
                 try:

@@ -99,20 +99,27 @@ return {granted, tostring(wait)}
 _MARK = """
 local status, now, reason, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local final = {delivered = true, undelivered = true, failed = true, unconfirmed = true}
-local moved = 0
+local moved, deltas = 0, {}
 for i = 1, n do
   local key, at = KEYS[i], 4 + 3 * (i - 1)
-  local old = redis.call('HGET', key, 'status') or 'queued'
+  local old = redis.call('HGET', key, 'status')
   if status == 'sent' and final[old] then
     redis.call('HSET', key, 'sent_at', now)
   elseif old ~= status then
     redis.call('HSET', key, 'status', status, status .. '_at', now, 'reason', reason, 'attempt', ARGV[at + 1])
-    local counts = KEYS[n + tonumber(ARGV[at + 3])]
-    redis.call('HINCRBY', counts, old, -1)
-    redis.call('HINCRBY', counts, status, 1)
+    local counts = ARGV[at + 3]
+    deltas[counts] = deltas[counts] or {}
+    local d = deltas[counts]
+    d[old or 'queued'] = (d[old or 'queued'] or 0) - 1
+    d[status] = (d[status] or 0) + 1
     moved = moved + 1
   end
-  redis.call('EXPIRE', key, ARGV[at + 2])
+  if not old then redis.call('EXPIRE', key, ARGV[at + 2]) end  -- HSET keeps a TTL once set
+end
+for index, d in pairs(deltas) do  -- counts once per alert and status, not per delivery
+  for name, delta in pairs(d) do
+    if delta ~= 0 then redis.call('HINCRBY', KEYS[n + tonumber(index)], name, delta) end
+  end
 end
 return moved
 """

@@ -39,7 +39,7 @@ def build_notifier(channel: str, c: Container) -> Notifier:
         from consumers.channels.grid_webhook import GridWebhook
 
         return GridWebhook(providers.grid_secret(s), AlertLookup(c), lambda url: providers.grid_url(s, url),
-                           httpx.AsyncClient(timeout=timeout))
+                           s.provider_timeout_s)
     raise ValueError(f"unknown channel {channel!r}")
 
 

@@ -14,6 +14,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request, Response
 
+from warning import heap
 from warning.api import alerts, console, feeds, ops, twilio_hooks
 from warning.api.deps import Runtime
 from warning.bootstrap import Container
@@ -30,10 +31,11 @@ def create_api(container: Container) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all", enable_idempotence=True,
                                     linger_ms=2)
-        receipt_log = KafkaReceiptLog(s.kafka_bootstrap, container.topics.receipts)
+        receipt_log = KafkaReceiptLog(s.kafka_bootstrap, container.topics.receipts, wait=False)
         await producer.start()
         await receipt_log.start()
         app.state.runtime = Runtime(container, twilio_account(s), producer, receipt_log)
+        heap.settle()
         try:
             yield
         finally:

@@ -30,9 +30,19 @@ class ReceiptLog(Protocol):
 
 
 class KafkaReceiptLog:
-    def __init__(self, bootstrap: str, topic: str, timeout_s: float = 10.0) -> None:
+    """Records to a topic, keyed by alert (per-alert order is the producer's send order).
+
+    ``wait=False`` is for delivery receipts: the records are handed to the producer and
+    confirmed in the background, so no warning waits ~5 ms for the audit stream before it
+    is handed to a provider (Redis already holds the receipt). ``wait=True`` returns only
+    once Kafka has them, for callers that mark an event published afterwards.
+    """
+
+    def __init__(self, bootstrap: str, topic: str, timeout_s: float = 10.0, wait: bool = True) -> None:
         self.topic = topic
         self.timeout_s = timeout_s
+        self.wait = wait
+        self._confirming: set[asyncio.Task[None]] = set()
         self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
                                           enable_idempotence=True)
 
@@ -40,16 +50,35 @@ class KafkaReceiptLog:
         await self._producer.start()
 
     async def close(self) -> None:
+        if self._confirming:
+            await asyncio.gather(*self._confirming, return_exceptions=True)
         await self._producer.stop()
 
     async def emit(self, records: Sequence[dict[str, Any]]) -> None:
         try:
             sends = [await self._producer.send(self.topic, key=str(r["alert_id"]).encode(), value=orjson.dumps(r))
                      for r in records]
+        except Exception as exc:
+            self._lost(records, exc)
+            return
+        confirm = self._confirm(records, sends)
+        if self.wait:
+            await confirm
+            return
+        task = asyncio.create_task(confirm)
+        self._confirming.add(task)
+        task.add_done_callback(self._confirming.discard)
+
+    async def _confirm(self, records: Sequence[dict[str, Any]], sends: list[asyncio.Future[Any]]) -> None:
+        try:
             await asyncio.wait_for(asyncio.gather(*sends), self.timeout_s)
-        except Exception as exc:  # the receipts are in Redis; only the stream copy is missing
-            log.error("receipts_not_emitted", topic=self.topic, records=len(records), error=str(exc),
-                      alert_ids=sorted({str(r["alert_id"]) for r in records}))
+        except Exception as exc:
+            self._lost(records, exc)
+
+    def _lost(self, records: Sequence[dict[str, Any]], exc: Exception) -> None:
+        """The receipts are in Redis; only the stream copy is missing."""
+        log.error("receipts_not_emitted", topic=self.topic, records=len(records), error=str(exc),
+                  alert_ids=sorted({str(r["alert_id"]) for r in records}))
 
 
 class Receipts:
