@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from warning.models import DeliveryJob
 
@@ -48,3 +48,17 @@ class Notifier(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class Reconciling(Protocol):
+    """A provider that can be asked what it already took (by our delivery id).
+
+    A consumer killed between a handoff and its "sent" mark leaves jobs in *sending*;
+    whoever reclaims them asks first, so a batch the provider has is not sent twice.
+    Providers that cannot be asked get those jobs again (at-least-once).
+    """
+
+    async def handed_off(self, jobs: Sequence[DeliveryJob]) -> set[str]:
+        """The delivery ids among ``jobs`` the provider already has."""
+        ...

@@ -37,6 +37,12 @@ class FileSink:
         os.write(self._fd, lines)
         return [Result(Outcome.delivered, provider_id=job.delivery_id) for job in jobs]
 
+    async def handed_off(self, jobs: Sequence[DeliveryJob]) -> set[str]:
+        """The sink is the provider here, and its file says what it took (a line a killed
+        consumer left half-written does not count: that job is sent again)."""
+        wanted = {job.delivery_id for job in jobs}
+        return {str(m["delivery_id"]) for m in read_sink(self.path) if m.get("delivery_id") in wanted}
+
     async def close(self) -> None:
         os.close(self._fd)
 

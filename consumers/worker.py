@@ -2,7 +2,11 @@
 
 At-least-once from Redis, made effectively once: a job already marked *sent* is never
 handed to the provider again, so a job reclaimed from a crashed consumer after its send
-is just acknowledged. Retryable failures wait in a delayed set (exponential backoff with
+is just acknowledged. What happens after a handoff (the *sent* mark, retries, the stream
+ack) is retried until Redis answers, so a Redis restart cannot turn a batch the provider
+took into one that is sent again; a consumer killed in that window leaves its jobs in
+*sending*, and whoever reclaims them asks a provider that can be asked (Reconciling)
+before sending. Retryable failures wait in a delayed set (exponential backoff with
 jitter) until a deadline; then, as with a permanent failure, the job goes to the dead
 letters and the recipient's next channel gets it.
 """
@@ -16,12 +20,13 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import structlog
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from consumers.notifier import Notifier, Outcome, Result
+from consumers.notifier import Notifier, Outcome, Reconciling, Result
 from warning.delivery.fallback import fall_back
 from warning.delivery.receipts import Receipts
 from warning.models import DeliveryJob
@@ -73,9 +78,11 @@ class Worker:
         self.retry = retry or RetryPolicy()
         self.rate = rate
         self._last_reclaim = 0.0
+        self._stop = asyncio.Event()
 
     async def run(self, stop: asyncio.Event, burst: bool = False) -> int:
         """Serve until ``stop`` is set (or, in burst mode, until the queues are empty)."""
+        self._stop = stop
         await self.store.ensure_group(self.channel)
         log.info("consumer_started", channel=self.channel, consumer=self.consumer)
         handled = 0
@@ -119,9 +126,11 @@ class Worker:
         # Only a reclaimed job can have been sent already (by a consumer that died before
         # acknowledging it); a freshly read one cannot, since enqueue never duplicates.
         statuses = await self.store.statuses([c.job for c in claimed]) if reclaimed else [None] * len(claimed)
+        taken = await self._reconcile([item for item, status in zip(claimed, statuses, strict=True)
+                                       if status == "sending"])
         done, expired, superseded, to_send = [], [], [], []
         for item, status in zip(claimed, statuses, strict=True):
-            if status in HANDED_OFF:
+            if status in HANDED_OFF or item.job.delivery_id in taken:
                 done.append(item)  # a reclaimed job whose send had already happened
             elif item.job.expires <= now:
                 expired.append(item)
@@ -143,6 +152,18 @@ class Worker:
             to_send = to_send[len(now_batch):]
             await self._send(now_batch)
         await self.store.ack_entries(self.channel, done)
+
+    async def _reconcile(self, in_doubt: list[Claimed]) -> set[str]:
+        """Jobs a vanished consumer was sending: the ones the provider has are marked sent."""
+        if not in_doubt or not isinstance(self.notifier, Reconciling):
+            return set()
+        taken = await self.notifier.handed_off([item.job for item in in_doubt])
+        if taken:
+            log.warning("handoff_reconciled", channel=self.channel, count=len(taken),
+                        alert_ids=sorted({i.job.alert_id for i in in_doubt if i.job.delivery_id in taken}))
+            await self.receipts.move([i.job for i in in_doubt if i.job.delivery_id in taken], "sent",
+                                     "reconciled with the provider after a consumer crash")
+        return taken
 
     async def _drop(self, items: list[Claimed], status: str, reason: str) -> None:
         if not items:
@@ -180,25 +201,44 @@ class Worker:
             else:
                 failed.append((item, reason))
         # Await first: a receipt that arrives before the "sent" mark must find the job.
-        await self.store.await_receipt(awaiting, now + self.receipt_timeout_s)
-        await self.receipts.move(sent, "sent")
+        await self._persist("await_receipt", partial(self.store.await_receipt, awaiting, now + self.receipt_timeout_s))
+        await self._persist("mark_sent", partial(self.receipts.move, sent, "sent"))
         for job in sent:  # per delivery at debug; the batch line below is what INFO shows
             log.debug("delivery_sent", delivery_id=job.delivery_id, alert_id=job.alert_id, channel=self.channel)
         if sent:
             log.info("deliveries_sent", channel=self.channel, count=len(sent),
                      alert_ids=sorted({job.alert_id for job in sent}))
-        await self.store.retry_later(retry)
-        await self.receipts.move([j for j, _ in retry], "queued", "retrying")
-        by_reason: dict[str, list[DeliveryJob]] = {}
+        await self._persist("retry_later", partial(self.store.retry_later, retry))
+        await self._persist("mark_retrying", partial(self.receipts.move, [j for j, _ in retry], "queued", "retrying"))
+        by_reason: dict[str, list[Claimed]] = {}
         for item, why in failed:
             log.warning("delivery_failed", delivery_id=item.job.delivery_id, alert_id=item.job.alert_id,
                         reason=why, fallback=[c for c, _ in item.job.fallback])
-            await self.store.dead_letter(item, why)
-            by_reason.setdefault(why, []).append(item.job)
-        for why, jobs_failed in by_reason.items():  # a batch failing alike is one receipt call
-            await self.receipts.move(jobs_failed, "failed", why)
-            await fall_back(self.receipts, jobs_failed, why)
-        await self.store.ack_entries(self.channel, items)
+            by_reason.setdefault(why, []).append(item)
+        for why, items_failed in by_reason.items():  # a batch failing alike is one receipt call
+            jobs_failed = [i.job for i in items_failed]
+            await self._persist("dead_letter", partial(self.store.dead_letter, items_failed, why))
+            await self._persist("mark_failed", partial(self.receipts.move, jobs_failed, "failed", why))
+            await self._persist("fall_back", partial(fall_back, self.receipts, jobs_failed, why))
+        await self._persist("ack", partial(self.store.ack_entries, self.channel, items))
+
+    async def _persist(self, step: str, write: Callable[[], Awaitable[object]]) -> None:
+        """A write after a handoff, retried until Redis answers (each step is idempotent).
+
+        Given up only on shutdown: the batch then stays pending and is reclaimed (and
+        reconciled where the provider can be asked)."""
+        delay = 0.2
+        while True:
+            try:
+                await write()
+                return
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                if self._stop.is_set():
+                    raise
+                log.error("redis_unavailable_retrying", channel=self.channel, step=step, error=str(exc),
+                          retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _overdue_receipts(self) -> None:
         """Taken by the provider, never confirmed in time: treated as not reached."""

@@ -385,9 +385,12 @@ class DeliveryStore:
                 pipe.xdel(stream, *ids)
             await pipe.execute()
 
-    async def dead_letter(self, item: Claimed, reason: str) -> None:
-        payload = orjson.dumps({"job": item.job.model_dump(mode="json"), "reason": reason}).decode()
-        await self.redis.xadd(self.keys.dead_letters(item.job.channel), {"entry": payload})
+    async def dead_letter(self, items: Sequence[Claimed], reason: str) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for item in items:
+                payload = orjson.dumps({"job": item.job.model_dump(mode="json"), "reason": reason}).decode()
+                pipe.xadd(self.keys.dead_letters(item.job.channel), {"entry": payload})
+            await pipe.execute()
 
     async def retry_later(self, jobs: Sequence[tuple[DeliveryJob, float]]) -> None:
         """Park jobs in the delayed set until their time comes (next attempt number)."""

@@ -57,11 +57,9 @@ def test_kill_9_of_one_of_three_consumers_mid_drain_loses_nothing(settings: Sett
         wait_for(lambda: len(delivered(settings)) == total, 240, "every delivery", lambda: logs(tmp_path))
     arrivals = delivered(settings)
     assert len(arrivals) == total  # every job reached the sink…
-    repeats = sum(arrivals.values()) - total
-    # …and only the batch the killed consumer held between handing it over and recording it
-    # can arrive twice: same delivery id, which a receiver deduplicates on.
-    print(f"repeated deliveries after kill -9: {repeats}")
-    assert repeats <= 500, f"{repeats} repeated deliveries"
+    # …once: the batch the killed consumer held in "sending" was reconciled with the sink
+    # (the provider here) by whoever reclaimed it, not sent again.
+    assert [d for d, n in arrivals.items() if n > 1] == []
 
 
 def test_redis_restart_mid_drain_loses_no_queued_job(settings: Settings, tmp_path: Path) -> None:
@@ -80,4 +78,5 @@ def test_redis_restart_mid_drain_loses_no_queued_job(settings: Settings, tmp_pat
         wait_for(lambda: len(delivered(settings)) == total, 120, "every delivery after the restart",
                  lambda: logs(tmp_path))
         assert procs.dead() == []  # the consumer rode out the restart
-    assert sum(delivered(settings).values()) - total <= 500
+    # A batch handed over while Redis was down is recorded once Redis is back, not resent.
+    assert [d for d, n in delivered(settings).items() if n > 1] == []

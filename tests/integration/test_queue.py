@@ -120,6 +120,52 @@ async def test_a_job_already_sent_is_not_sent_again_after_reclaim(container: Con
         == {"pending": 0, "min": None, "max": None, "consumers": []}
 
 
+async def test_a_batch_the_sink_took_before_its_consumer_died_is_reconciled_not_resent(
+        container: Container, tmp_path: Any) -> None:
+    await container.store.enqueue([job(f"r{i}") for i in range(30)])
+    await container.store.ensure_group("sms")
+    sink = FileSink("sms", tmp_path)
+    taken = await container.store.read("sms", "dead", count=20, block_ms=100)
+    # The dead consumer marked its batch "sending" and the provider took 15 of the 20 before
+    # the kill -9; nothing was marked sent or acknowledged.
+    await container.store.transition([c.job for c in taken], "sending")
+    await sink.send_batch([c.job for c in taken[:15]])
+    worker = Worker(container.store, sink, batch=100, visibility_timeout_s=0.05, consumer="alive")
+    await asyncio.sleep(0.06)
+    await worker.run(asyncio.Event(), burst=True)
+    arrived = Counter(str(m["recipient"]) for m in read_sink(sink.path))
+    assert arrived == Counter(f"r{i}" for i in range(30))  # each once: 15 reconciled, 15 sent now
+    statuses = await container.store.statuses([c.job for c in taken])
+    assert statuses == ["sent"] * 20
+
+
+async def test_marks_after_a_handoff_wait_for_redis_instead_of_abandoning_the_batch(container: Container) -> None:
+    """Redis restarting right after the provider took a batch: the batch is recorded when
+    Redis answers again, so it is not reclaimed and sent a second time."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from warning.delivery.receipts import Receipts
+
+    class RestartingRedis(Receipts):
+        failures = 3
+
+        async def move(self, jobs: Sequence[DeliveryJob], status: str, reason: str = "", **detail: Any) -> None:
+            if status == "sent" and self.failures:
+                self.failures -= 1
+                raise RedisConnectionError("Connection refused")
+            await super().move(jobs, status, reason, **detail)
+
+    await container.store.enqueue([job(f"r{i}") for i in range(10)])
+    notifier = RecordingNotifier()
+    receipts = RestartingRedis(container.store, None)
+    worker = Worker(container.store, notifier, batch=100, visibility_timeout_s=0.05, consumer="c",
+                    receipts=receipts)  # type: ignore[arg-type]
+    await worker.run(asyncio.Event(), burst=True)
+    assert receipts.failures == 0
+    assert sorted(j.recipient for j in notifier.sent) == sorted(f"r{i}" for i in range(10))  # once each
+    assert await container.store.statuses(notifier.sent) == ["sent"] * 10
+
+
 async def test_retryable_is_retried_and_permanent_goes_to_dead_letters(container: Container) -> None:
     await container.store.enqueue([job("flaky"), job("bad"), job("ok")])
 
