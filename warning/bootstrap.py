@@ -6,6 +6,7 @@ pass the result down; nothing else opens connections or reads files.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
@@ -13,6 +14,9 @@ from typing import Any
 
 import redis
 import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from warning.cap.render import CapStyle, render_cap
 from warning.config import Settings, load_settings
@@ -91,13 +95,29 @@ class Container:
         return render_cap(alert, self.cap_style, names)
 
 
+REDIS_STARTUP_WAIT_S = 30.0
+
+
 def load_grids(settings: Settings, keys: Keys) -> tuple[GridRegistry, str | None]:
-    """The imported registry from Redis, else the bundled demo grids."""
-    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
-    try:
-        version, raw = client.get(keys.grids_version), client.get(keys.grids)
-    finally:
-        client.close()
+    """The imported registry from Redis, else the bundled demo grids.
+
+    A process (re)started while Redis restarts or loads its AOF waits for it (up to
+    ``REDIS_STARTUP_WAIT_S``, saying so) instead of dying at startup."""
+    deadline = time.monotonic() + REDIS_STARTUP_WAIT_S
+    delay = 0.1
+    while True:
+        client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+        try:
+            version, raw = client.get(keys.grids_version), client.get(keys.grids)
+            break
+        except (RedisConnectionError, RedisTimeoutError) as exc:  # BusyLoadingError is one
+            if time.monotonic() + delay > deadline:
+                raise
+            structlog.get_logger().warning("redis_unavailable_waiting", error=str(exc), retry_in_s=delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        finally:
+            client.close()
     if raw:
         return GridRegistry.from_geojson(raw, "redis"), str(version) if version is not None else None
     bundled = resources.files("warning.data").joinpath("demo-grids.geojson").read_bytes()
@@ -110,11 +130,12 @@ def bootstrap(settings: Settings | None = None, logging: bool = True) -> Contain
     if logging:
         configure_logging(settings.log_level)
     keys = Keys(settings.redis_prefix)
+    pack, directory = load_pack(settings.rules_file), load_directory(settings.directory_file)  # before Redis
     grids, version = load_grids(settings, keys)
     return Container(
         settings=settings,
-        pack=load_pack(settings.rules_file),
-        directory=load_directory(settings.directory_file),
+        pack=pack,
+        directory=directory,
         keys=keys,
         grids=grids,
         grids_version=version,

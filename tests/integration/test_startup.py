@@ -1,0 +1,65 @@
+"""Startup against a Redis that is restarting: wait for it, then load what it holds."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from urllib.parse import urlparse
+
+import orjson
+import pytest
+import redis
+
+from warning.bootstrap import load_grids
+from warning.config import Settings
+from warning.keys import Keys
+from warning.targeting.importer import store_grids
+
+pytestmark = pytest.mark.integration
+
+GRID = {"type": "FeatureCollection", "features": [{
+    "type": "Feature", "properties": {"grid_id": "440305001777", "name": "网格777"},
+    "geometry": {"type": "Polygon", "coordinates": [[[113.9, 22.5], [113.91, 22.5], [113.91, 22.51], [113.9, 22.5]]]}}]}
+
+
+def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        dst.close()
+
+
+def test_a_process_started_while_redis_loads_its_aof_waits_and_then_loads_the_grids(settings: Settings) -> None:
+    """The first two connections get Redis's LOADING reply (as right after a restart, which
+    killed the restarted Faust worker in the chaos bench); the third reaches the real Redis."""
+    keys = Keys(settings.redis_prefix)
+    real = redis.Redis.from_url(settings.redis_url)
+    store_grids(real, keys, orjson.dumps(GRID), "test")
+    real.close()
+    target = urlparse(settings.redis_url)
+    server = socket.create_server(("127.0.0.1", 0))
+    answered: list[str] = []
+
+    def serve() -> None:
+        while len(answered) < 3:
+            conn, _ = server.accept()
+            if len(answered) < 2:
+                conn.recv(65536)
+                conn.sendall(b"-LOADING Redis is loading the dataset in memory\r\n")
+                conn.close()
+                answered.append("loading")
+                continue
+            upstream = socket.create_connection((target.hostname or "127.0.0.1", target.port or 6379))
+            threading.Thread(target=_pipe, args=(conn, upstream), daemon=True).start()
+            threading.Thread(target=_pipe, args=(upstream, conn), daemon=True).start()
+            answered.append("proxied")
+
+    threading.Thread(target=serve, daemon=True).start()
+    via_proxy = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{server.getsockname()[1]}/0"})
+    registry, version = load_grids(via_proxy, keys)
+    server.close()
+    assert answered == ["loading", "loading", "proxied"]
+    assert [g.id for g in registry.grids] == ["440305001777"] and version is not None
