@@ -54,7 +54,7 @@ def worker() -> None:
     async def settle_heap() -> None:  # once the worker is up: its startup objects live as long as it
         heap.settle()
 
-    Worker(faust_app, loglevel="WARNING", quiet=True).execute_from_commandline()
+    Worker(faust_app, loglevel=c.settings.faust_log_level, quiet=True).execute_from_commandline()
 
 
 @app.command()
