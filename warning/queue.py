@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import ResponseError
 
 from warning import reach
@@ -153,6 +154,21 @@ RETENTION_S = 7 * 86400  # alert records and receipts outlive the alert by a wee
 PIPELINE_BATCHES = 10  # enqueue batches per round trip: bounded, or a million jobs jam the socket
 
 
+_BY_RANK = {tier.rank: tier for tier in Tier}
+Lane = tuple[str, int, str, str]  # alert id, version, channel, tier
+
+
+def _lanes(jobs: Sequence[dict[str, Any]], expires: float | None) -> dict[Lane, tuple[list[bytes], float | None]]:
+    """Jobs as ``member TAB job-json`` lines, per (alert version, channel, tier) lane."""
+    by_lane: dict[Lane, tuple[list[bytes], float | None]] = {}
+    for job in jobs:
+        line = f"{job['channel']}:{job['recipient']}\t".encode() + orjson.dumps(job)
+        lane = (job["alert_id"], job["version"], job["channel"], job["tier"])
+        lines, _ = by_lane.setdefault(lane, ([], job.get("expires", expires)))
+        lines.append(line)
+    return by_lane
+
+
 @dataclass(frozen=True)
 class Claimed:
     stream: str
@@ -176,31 +192,56 @@ class DeliveryStore:
 
     async def record_alert(self, alert: AlertVersion) -> Tier | None:
         """Store the alert's latest version; the loudest tier it had, or None if stale."""
-        expires = alert.expires.timestamp()
-        fields = {
-            "alert_id": alert.alert_id, "key": alert.key, "hazard": alert.hazard, "area": alert.area,
-            "tier": alert.tier.value, "version": alert.version, "msg_type": alert.msg_type,
-            "expires": expires, "issued_at": alert.issued_at.timestamp(), "cause": alert.cause,
-            "identifier": alert.identifier, "version_json": alert.model_dump_json(),
-            f"version_json:{alert.version}": alert.model_dump_json(),
-        }
-        flat = [str(x) for pair in fields.items() for x in pair]
-        ttl = int(max(expires - time.time(), 0) + RETENTION_S)
-        rank = await self._record(
-            keys=[self.keys.alert(alert.alert_id), self.keys.active_alerts],
-            args=[alert.version, alert.tier.rank, expires, alert.alert_id, alert.msg_type, ttl, *flat],
-        )
-        if int(rank) < 0:
-            return None
-        return next(t for t in Tier if t.rank == int(rank))
+        return (await self.record_alerts([alert]))[0]
+
+    async def record_alerts(self, alerts: Sequence[AlertVersion]) -> list[Tier | None]:
+        """:meth:`record_alert` for a batch, applied in order, in one round trip."""
+        if not alerts:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for alert in alerts:
+                expires = alert.expires.timestamp()
+                as_json = alert.model_dump_json()
+                fields = {
+                    "alert_id": alert.alert_id, "key": alert.key, "hazard": alert.hazard, "area": alert.area,
+                    "tier": alert.tier.value, "version": alert.version, "msg_type": alert.msg_type,
+                    "expires": expires, "issued_at": alert.issued_at.timestamp(), "cause": alert.cause,
+                    "identifier": alert.identifier, "version_json": as_json, f"version_json:{alert.version}": as_json,
+                }
+                flat = [str(x) for pair in fields.items() for x in pair]
+                ttl = int(max(expires - time.time(), 0) + RETENTION_S)
+                await self._record(keys=[self.keys.alert(alert.alert_id), self.keys.active_alerts],
+                                   args=[alert.version, alert.tier.rank, expires, alert.alert_id, alert.msg_type,
+                                         ttl, *flat], client=pipe)
+            ranks = await pipe.execute()
+        return [None if int(rank) < 0 else _BY_RANK[int(rank)] for rank in ranks]
 
     async def store_texts(self, alert: AlertVersion, texts: dict[str, str]) -> None:
         """What every job of a version shares, kept once in the alert record (not per job)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            self.stage_texts(pipe, alert, texts)
+            await pipe.execute()
+
+    def stage_texts(self, pipe: Pipeline, alert: AlertVersion, texts: dict[str, str]) -> None:
+        """:meth:`store_texts` as one command of a caller's pipeline."""
         v = alert.version
-        await self.redis.hset(self.keys.alert(alert.alert_id), mapping={
+        pipe.hset(self.keys.alert(alert.alert_id), mapping={
             f"msg_type:{v}": alert.msg_type, f"expires:{v}": alert.expires.timestamp(),
             f"issued_at:{v}": alert.issued_at.timestamp(),
             **{f"text:{v}:{language}": text for language, text in texts.items()}})
+
+    async def stage_enqueue(self, pipe: Pipeline, jobs: Sequence[dict[str, Any]], batch: int,
+                            expires: float | None = None) -> int:
+        """:meth:`enqueue_raw` for a few jobs, as script calls in a caller's pipeline (each
+        returns how many of its jobs were new); returns how many calls it added."""
+        calls = 0
+        for (alert_id, version, channel, tier), (lines, lane_expires) in _lanes(jobs, expires).items():
+            keys = self._enqueue_keys(alert_id, version, channel, Tier(tier))
+            ttl = int(max((lane_expires or 0) - time.time(), 0) + RETENTION_S)
+            for at in range(0, len(lines), batch):
+                await self._enqueue(keys=keys, args=[ttl, b"\n".join(lines[at:at + batch])], client=pipe)
+                calls += 1
+        return calls
 
     async def enqueue(self, jobs: Sequence[DeliveryJob], batch: int = 2000) -> int:
         """Queue jobs in the tier's lane; returns how many were new (replays add zero)."""
@@ -211,13 +252,7 @@ class DeliveryStore:
         """:meth:`enqueue` for jobs in their JSON shape: DeliveryJob's fields, or a stub whose
         shared fields are in the alert record (:meth:`store_texts`) — then pass ``expires``."""
         added = 0
-        by_lane: dict[tuple[str, int, str, str], tuple[list[bytes], float | None]] = {}
-        for job in jobs:
-            line = f"{job['channel']}:{job['recipient']}\t".encode() + orjson.dumps(job)
-            lane = (job["alert_id"], job["version"], job["channel"], job["tier"])
-            lines, _ = by_lane.setdefault(lane, ([], job.get("expires", expires)))
-            lines.append(line)
-        for (alert_id, version, channel, tier), (lines, lane_expires) in by_lane.items():
+        for (alert_id, version, channel, tier), (lines, lane_expires) in _lanes(jobs, expires).items():
             added += await self._enqueue_lines(alert_id, version, channel, Tier(tier), lines, lane_expires, batch)
         return added
 
@@ -241,8 +276,7 @@ class DeliveryStore:
     async def _enqueue_lines(self, alert_id: str, version: int, channel: str, tier: Tier, lines: list[bytes],
                              expires: float | None, batch: int) -> int:
         """Run the enqueue script over ``member TAB job-json`` lines, batch by batch."""
-        keys = [self.keys.enqueued(alert_id, version), self.keys.queue(channel, tier),
-                self.keys.delivery_counts(alert_id, channel)]
+        keys = self._enqueue_keys(alert_id, version, channel, tier)
         ttl = int(max((expires or 0) - time.time(), 0) + RETENTION_S)
         added = 0
         in_flight: asyncio.Task[list[Any]] | None = None
@@ -259,6 +293,10 @@ class DeliveryStore:
         if in_flight is not None:
             added += sum(int(n) for n in await in_flight)
         return added
+
+    def _enqueue_keys(self, alert_id: str, version: int, channel: str, tier: Tier) -> list[str]:
+        return [self.keys.enqueued(alert_id, version), self.keys.queue(channel, tier),
+                self.keys.delivery_counts(alert_id, channel)]
 
     # --- worker side ------------------------------------------------------------------
 

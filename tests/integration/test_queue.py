@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 
 from consumers.notifier import Outcome, Result
@@ -16,7 +17,7 @@ from consumers.sinks import FileSink, read_sink
 from consumers.worker import RateLimit, RetryPolicy, Worker
 from warning.bootstrap import Container
 from warning.models import AlertVersion, DeliveryJob, Tier
-from warning.pipeline.dispatch import fan_out
+from warning.pipeline.fanout import fan_out
 
 pytestmark = pytest.mark.integration
 
@@ -221,6 +222,27 @@ async def test_fan_out_is_idempotent_and_lands_in_the_sink(container: Container)
     assert Counter(m["recipient"] for m in messages) == {
         "gw-nt-01": 1, "off-nt": 1, "off-ns": 1, "off-sz": 1, "res-nt-02": 1}
     assert all(str(m["text"]).startswith("【红色预警】南头街道发布燃气泄漏红色预警") for m in messages)
+
+
+async def test_a_batch_fans_out_each_alerts_latest_version_and_records_every_version(container: Container) -> None:
+    """What the dispatch agent does with what is waiting: v1 and v2 of one alert and another
+    alert in one batch. v1 is recorded (the history stays whole) but not sent: v2 supersedes
+    it. Each alert's escalation chain is timed from its own issue."""
+    from warning.pipeline.fanout import fan_out_batch
+
+    v1 = alert(Tier.orange, 1, alert_id="gas-440305001-b")
+    v2 = alert(Tier.red, 2, msg_type="Update", alert_id="gas-440305001-b")
+    other = alert(Tier.red, 1, alert_id="gas-440305001-c")
+    added = await fan_out_batch(container, [v1, other, v2])
+    assert added == 22 and await fan_out_batch(container, [v1, other, v2]) == 0  # 11 each; replay adds none
+    queued = await container.redis.xrange(container.keys.queue("sms", Tier.red))
+    versions = Counter((orjson.loads(f["job"])["alert_id"], orjson.loads(f["job"])["version"]) for _, f in queued)
+    assert set(versions) == {("gas-440305001-b", 2), ("gas-440305001-c", 1)}
+    assert not await container.redis.exists(container.keys.queue("sms", Tier.orange))
+    record = await container.redis.hgetall(container.keys.alert("gas-440305001-b"))
+    assert record["version"] == "2" and {"version_json:1", "version_json:2"} <= set(record)
+    chain = await container.redis.hgetall(container.keys.escalation("gas-440305001-c"))
+    assert float(chain["started"]) == other.issued_at.timestamp()
 
 
 async def test_retries_wait_in_the_delayed_set_and_give_up_at_the_deadline(container: Container) -> None:

@@ -26,7 +26,7 @@ from warning.bootstrap import bootstrap
 from warning.config import Settings
 from warning.keys import Keys
 from warning.models import AlertVersion, Tier
-from warning.pipeline.dispatch import fan_out
+from warning.pipeline.fanout import fan_out
 from warning.readmodel import alert_status
 from warning.runner import Processes, env_for
 from warning.targeting.importer import import_recipients, store_grids

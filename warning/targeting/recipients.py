@@ -73,6 +73,18 @@ class RecipientStore:
     async def officers(self) -> list[Record]:
         return [orjson.loads(raw) for raw in await self.redis.hvals(self.keys.officers)]
 
+    async def staff(self, grid_ids: Iterable[str]) -> tuple[dict[str, list[Record]], list[Record]]:
+        """The workers of each grid and every officer, in one round trip (a batch of alerts)."""
+        ids = sorted(set(grid_ids))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for grid_id in ids:
+                pipe.hvals(self.keys.workers(grid_id))
+            pipe.hvals(self.keys.officers)
+            *per_grid, officers = await pipe.execute()
+        workers = {grid_id: [orjson.loads(raw) for raw in values]
+                   for grid_id, values in zip(ids, per_grid, strict=True)}
+        return workers, [orjson.loads(raw) for raw in officers]
+
     async def forget_address(self, person_id: str, channel: str, address: str) -> bool:
         """Drop an address a provider says is dead (an unregistered push token) from the
         person's records; returns whether anything changed."""

@@ -1,0 +1,118 @@
+"""Stages 4-5, target + enqueue, for a batch of alert versions: Redis round trips per batch.
+
+Idempotent end to end: the alert record refuses to go back a version and the enqueue
+script refuses a (version, channel, recipient) it has seen, so replaying warning.alerts
+after a crash sends nobody anything twice.
+
+A batch is what was waiting when the dispatch agent looked (nothing is held back to fill
+one): one record round trip, one read of the grids' staff, one write of texts, jobs and
+alert grids, one escalation read and write — about six round trips for the batch instead
+of about ten per alert. A version that a later one in the same batch supersedes is
+recorded (its history stays complete) but not fanned out: consumers would drop its jobs.
+Residents, the big audiences, are read and enqueued alert by alert in bounded batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from warning.bootstrap import Container
+from warning.models import AlertVersion, Tier
+from warning.targeting.audience import audience_tier, select
+from warning.targeting.directory import Audience
+from warning.targeting.grids import Grid
+from warning.targeting.message import render_text
+
+log = structlog.get_logger()
+RESIDENT_LANGUAGES = {"zh-CN", "en"}  # residents' texts are rendered up front (stubs are not decoded)
+
+
+@dataclass
+class Plan:
+    alert: AlertVersion
+    grids: list[Grid]
+    policy: Audience
+    stubs: list[bytes]
+    jobs: list[dict[str, Any]]
+
+    @property
+    def grid_ids(self) -> list[str]:
+        return [g.id for g in self.grids]
+
+
+async def fan_out(c: Container, alert: AlertVersion) -> int:
+    """Record one version and enqueue its deliveries; returns how many jobs were new."""
+    return await fan_out_batch(c, [alert])
+
+
+async def fan_out_batch(c: Container, alerts: Sequence[AlertVersion]) -> int:
+    """Record every version (in order) and enqueue the deliveries of each alert's latest."""
+    await c.refresh_grids()
+    latest: dict[str, tuple[AlertVersion, Tier]] = {}
+    for alert, loudest in zip(alerts, await c.store.record_alerts(alerts), strict=True):
+        if loudest is None:
+            log.info("alert_version_stale", alert_id=alert.alert_id, version=alert.version)
+        else:
+            latest[alert.alert_id] = (alert, loudest)  # a later version in the batch supersedes
+    plans = [plan for alert, loudest in latest.values() if (plan := _plan(c, alert, loudest))]
+    if not plans:
+        return 0
+    workers, officers = await c.recipients.staff(g for p in plans for g in p.grid_ids)
+    for p in plans:
+        if p.policy.residents != "none":
+            p.stubs = await c.recipients.resident_stubs(p.grid_ids, opted_in_only=p.policy.residents == "opted_in")
+        targets = select(p.policy, p.alert.area, p.grids, [w for g in p.grid_ids for w in workers.get(g, [])],
+                         officers, residents_found=len(p.stubs))
+        common = {"alert_id": p.alert.alert_id, "version": p.alert.version, "tier": p.alert.tier.value}
+        # A job is a small stub per recipient, built as a plain dict (at a million recipients,
+        # models alone would cost seconds); what jobs share is stored once with the alert.
+        p.jobs = [{**common, "channel": t.channel, "recipient": t.recipient_id, "address": t.address,
+                   "language": t.language, "fallback": t.fallback} for t in targets]
+    added = await _write(c, plans)
+    chains = await c.escalation.on_versions([p.alert for p in plans])  # timed from each issue
+    for p, chain in zip(plans, chains, strict=True):
+        log.info("alert_enqueued", alert_id=p.alert.alert_id, version=p.alert.version, tier=p.alert.tier.value,
+                 grids=len(p.grids), targeted=len(p.jobs) + len(p.stubs), enqueued=added[p.alert.alert_id],
+                 escalation=chain)
+    return sum(added.values())
+
+
+def _plan(c: Container, alert: AlertVersion, loudest: Tier) -> Plan | None:
+    grids = c.grids.for_alert(alert.area, alert.polygons, alert.circles)
+    policy = c.directory.audience.get(audience_tier(alert.tier, loudest, alert.msg_type == "Cancel"))
+    return Plan(alert, grids, policy, [], []) if policy is not None else None
+
+
+async def _write(c: Container, plans: list[Plan]) -> dict[str, int]:
+    """Texts, jobs and alert grids of every plan in one pipeline; residents after, per alert.
+    Texts precede the jobs that need them: Redis runs a pipeline in order."""
+    batch = c.settings.enqueue_batch
+    calls: list[tuple[str, int]] = []  # (alert id, how many enqueue replies) in pipeline order
+    async with c.redis.pipeline(transaction=False) as pipe:
+        for p in plans:
+            alert = p.alert
+            languages = {job["language"] for job in p.jobs} | RESIDENT_LANGUAGES
+            c.store.stage_texts(pipe, alert, {lang: render_text(alert, lang, c.directory.area_name(alert.area, lang))
+                                              for lang in languages})
+            expires = alert.expires.timestamp()
+            calls.append((alert.alert_id, await c.store.stage_enqueue(pipe, p.jobs, batch, expires)))
+            if p.grids:
+                pipe.sadd(c.keys.alert_grids(alert.alert_id), *p.grid_ids)
+                pipe.expire(c.keys.alert_grids(alert.alert_id), int(expires - alert.issued_at.timestamp()) + 7 * 86400)
+        replies = iter(await pipe.execute())
+    added: dict[str, int] = {}
+    for p, (alert_id, n) in zip(plans, calls, strict=True):
+        next(replies)  # the texts
+        added[alert_id] = sum(int(next(replies)) for _ in range(n))
+        if p.grids:
+            next(replies), next(replies)
+    for p in plans:
+        if p.stubs:
+            added[p.alert.alert_id] += await c.store.enqueue_stubs(
+                p.alert.alert_id, p.alert.version, p.alert.tier, p.stubs, batch=batch,
+                expires=p.alert.expires.timestamp())
+    return added
