@@ -42,7 +42,8 @@ SCENARIOS: dict[str, tuple[Scenario, list[tuple[str, str, str]]]] = {
     "chaos": (chaos.scenario, [("lost", "deliveries", "0 of 100,000"),
                                ("duplicates", "deliveries", "0 sent twice"),
                                ("recover_s", "s", "longest stall in arrivals"),
-                               ("worker_recover_s", "s", "restarted worker -> next alert")]),
+                               ("worker_recover_s", "s", "restarted worker -> next alert"),
+                               ("worker_stalled", "runs", "restarted worker never dispatched (0)")]),
 }
 
 
