@@ -1,10 +1,12 @@
 """Stages 4-5 as a Faust agent: alert versions from warning.alerts -> fan-out (fanout.py).
 
-Batches without waiting: the agent takes the event in hand plus whatever is already
-queued behind it (up to ``dispatch_batch``) and fans them out together, so an idle
-pipeline dispatches each alert at once and a burst costs round trips per batch, not per
-alert. Events are acknowledged after their batch is in Redis; a crash re-delivers them
-and the fan-out is idempotent.
+Batches with Faust's ``take_events``: up to ``dispatch_batch`` versions, handed over as
+soon as the batch is full or every 2 ms, so an idle pipeline waits at most 2 ms and a
+burst costs round trips per batch, not per alert. Events are acknowledged after their
+batch is in Redis; a crash re-delivers them and the fan-out is idempotent. (A hand-made
+loop that kept taking events while the agent's queue looked non-empty stalled a restarted
+worker in 3 of 3 chaos runs — an alert left unread behind its committed offset — and
+none in 3 with ``take_events``.)
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from warning.pipeline.common import raw_topic, reject
 from warning.pipeline.fanout import fan_out_batch
 
 log = structlog.get_logger()
+# How often a partly filled batch is handed over: the most an idle alert waits for batching.
+TAKE_WITHIN_S = 0.002
 
 
 def register(app: faust.App, c: Container) -> None:
@@ -52,13 +56,7 @@ def register(app: faust.App, c: Container) -> None:
 
     @app.agent(alerts, name="dispatch")
     async def dispatch(stream: faust.StreamT[bytes]) -> None:
-        manual: Any = stream  # Stream.noack() is not on the StreamT protocol
-        batch: list[EventT[bytes]] = []
-        async for event in manual.noack().events():
-            batch.append(event)
-            if len(batch) < c.settings.dispatch_batch and not manual.channel.empty():
-                continue  # more are already waiting: take them into this batch
-            await dispatch_batch(batch)
-            for done in batch:
-                done.ack()
-            batch = []
+        manual: Any = stream  # take_events is not on the StreamT protocol
+        # Faust acknowledges a batch's events once the loop body is done with them.
+        async for batch in manual.take_events(c.settings.dispatch_batch, within=TAKE_WITHIN_S):
+            await dispatch_batch(list(batch))
