@@ -4,10 +4,9 @@ Idempotent end to end: the alert record refuses to go back a version and the enq
 script refuses a (version, channel, recipient) it has seen, so replaying warning.alerts
 after a crash sends nobody anything twice.
 
-A batch is what was waiting when the dispatch agent looked (nothing is held back to fill
-one): one record round trip, one read of the grids' staff, one write of texts, jobs and
-alert grids, one escalation read and write — about six round trips for the batch instead
-of about ten per alert. A version that a later one in the same batch supersedes is
+A batch is what the dispatch agent collected (at most 2 ms' worth): one record round trip,
+one read of the grids' staff, one write of texts, jobs and alert grids, one escalation
+read and write — about six round trips for the batch instead of about ten per alert. A version that a later one in the same batch supersedes is
 recorded (its history stays complete) but not fanned out: consumers would drop its jobs.
 Residents, the big audiences, are read and enqueued alert by alert in bounded batches.
 """
