@@ -76,4 +76,3 @@ def test_an_old_directory_with_people_says_where_people_go_now(tmp_path: Path) -
     old.write_text("city: {code: '440300', name: x}\npeople: []\n")
     with pytest.raises(DirectoryError, match="people no longer belong in the directory file: load people with"):
         load_directory(old)
-
