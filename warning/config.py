@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     retry_deadline_s: float = Field(default=300.0, gt=0)  # after the alert's issue; then next channel
     consumer_batch: int = Field(default=500, ge=1, le=10_000)
     visibility_timeout_s: float = Field(default=30, gt=0)
-    enqueue_batch: int = Field(default=2000, ge=1)
+    enqueue_batch: int = Field(default=500, ge=1)
     dispatch_batch: int = Field(default=200, ge=1, le=10_000)  # alert versions fanned out together
 
     # CAP output (every alert version renders to CAP 1.2)

@@ -62,13 +62,13 @@ async def drain(container: Container, notifier: RecordingNotifier, **kw: Any) ->
 
 
 async def test_enqueue_twice_queues_once(container: Container) -> None:
-    jobs = [job(f"r{i}") for i in range(250)]
-    assert await container.store.enqueue(jobs, batch=100) == 250
-    assert await container.store.enqueue(jobs, batch=100) == 0  # a replayed partition
-    assert await container.redis.xlen(container.keys.queue("sms", Tier.red)) == 250
+    jobs = [job(f"r{i}") for i in range(2345)]  # scripts of 100, 400, 500, 500, 500 and 345 jobs
+    assert await container.store.enqueue(jobs, batch=500) == 2345
+    assert await container.store.enqueue(jobs, batch=500) == 0  # a replayed partition
+    assert await container.redis.xlen(container.keys.queue("sms", Tier.red)) == 2345
     notifier = RecordingNotifier()
     await drain(container, notifier)
-    assert Counter(j.recipient for j in notifier.sent) == Counter({f"r{i}": 1 for i in range(250)})
+    assert Counter(j.recipient for j in notifier.sent) == Counter({f"r{i}": 1 for i in range(2345)})
 
 
 async def test_red_lane_drains_before_blue(container: Container) -> None:

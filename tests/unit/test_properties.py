@@ -1,4 +1,4 @@
-"""Properties of evaluation and lifecycle, over generated rainfall series."""
+"""Properties of evaluation and lifecycle over generated rainfall series, and of enqueue batching."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from tests.unit.helpers import T0, obs
 from warning.lifecycle import LifecycleConfig, step
 from warning.models import Observation, Tier, TierSignal
+from warning.queue import FIRST_BATCH, ramp
 from warning.rules.evaluate import EvalConfig, evaluate_station, rule_tier
 from warning.rules.pack import load_pack
 
@@ -87,3 +88,14 @@ def test_lifecycle_versions_are_consecutive_and_reference_earlier_ones(events: l
         assert (version.msg_type == "Alert") == (version.version == 1)
         assert (version.msg_type == "Cancel") == (version.tier is Tier.none)
         chain.append(version.identifier)
+
+
+@given(st.integers(0, 50_000), st.integers(1, 5_000))
+def test_enqueue_batches_cover_every_job_once_starting_small(total: int, batch: int) -> None:
+    bounds = list(ramp(total, batch))
+    assert [i for start, end in bounds for i in range(start, end)] == list(range(total))
+    sizes = [end - start for start, end in bounds]
+    assert all(0 < size <= batch for size in sizes)
+    if sizes:
+        assert sizes[0] == min(FIRST_BATCH, batch, total)
+        assert sizes[:-1] == sorted(sizes[:-1])  # growing: only the last may be a remainder
