@@ -73,7 +73,11 @@ class Settings(BaseSettings):
     consumer_batch: int = Field(default=500, ge=1, le=10_000)
     visibility_timeout_s: float = Field(default=30, gt=0)
     enqueue_batch: int = Field(default=500, ge=1)
-    dispatch_batch: int = Field(default=200, ge=1, le=10_000)  # alert versions fanned out together
+    dispatch_batch: int = Field(default=200, ge=1, le=10_000)  # signals stepped and fanned out together
+    # How long the worker's Kafka producer waits to fill a batch. 0 suits warnings (each hop
+    # sends at once); 5 ms measured +30-40 % alerts/s in a 20,000-alert burst and +5 ms p50
+    # from reading to webhook: for deployments where storms, not single crossings, matter.
+    worker_producer_linger_ms: float = Field(default=0.0, ge=0, le=1000)
 
     # CAP output (every alert version renders to CAP 1.2)
     cap_sender: str = "warning@early-warning.local"

@@ -225,7 +225,7 @@ async def test_fan_out_is_idempotent_and_lands_in_the_sink(container: Container)
 
 
 async def test_a_batch_fans_out_each_alerts_latest_version_and_records_every_version(container: Container) -> None:
-    """What the dispatch agent does with what is waiting: v1 and v2 of one alert and another
+    """What the lifecycle agent fans out from one batch: v1 and v2 of one alert and another
     alert in one batch. v1 is recorded (the history stays whole) but not sent: v2 supersedes
     it. Each alert's escalation chain is timed from its own issue."""
     from warning.pipeline.fanout import fan_out_batch

@@ -63,3 +63,17 @@ def test_a_process_started_while_redis_loads_its_aof_waits_and_then_loads_the_gr
     server.close()
     assert answered == ["loading", "loading", "proxied"]
     assert [g.id for g in registry.grids] == ["440305001777"] and version is not None
+
+
+def test_the_worker_app_wires_its_agents_and_producer_settings(settings: Settings) -> None:
+    """Lifecycle fans out itself (no dispatch agent, no Kafka hop), the producer linger is the
+    setting's, and a flush of table writes does not stall the agents (deep producer buffer)."""
+    from warning.app import PRODUCER_BUFFER_MAX, create_app
+    from warning.bootstrap import bootstrap
+
+    c = bootstrap(settings.model_copy(update={"worker_producer_linger_ms": 5.0}), logging=False)
+    app = create_app(c)
+    assert sorted(agent.name.rsplit(".", 1)[-1] for agent in app.agents.values()) == [
+        "cap-ingest", "evaluate", "lifecycle"]
+    assert app.conf.producer_linger == 0.005
+    assert app.producer.buffer.max_messages == PRODUCER_BUFFER_MAX > 1_000

@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 STACK = [sys.executable, str(ROOT / "deploy" / "local" / "stack.py")]
 Scenario = Callable[[Settings, int], dict[str, Any]]
 RECORDED_SETTINGS = {"partitions", "consumer_batch", "enqueue_batch", "dispatch_batch", "visibility_timeout_s",
-                     "rate_limits", "evaluate_flush_events", "evaluate_flush_s", "worker_session_timeout_s",
-                     "retry_max_attempts"}
+                     "worker_producer_linger_ms", "rate_limits", "evaluate_flush_events", "evaluate_flush_s",
+                     "worker_session_timeout_s", "retry_max_attempts"}
 
 
 @contextlib.contextmanager

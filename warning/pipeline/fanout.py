@@ -1,11 +1,11 @@
 """Stages 4-5, target + enqueue, for a batch of alert versions: Redis round trips per batch.
 
 Idempotent end to end: the alert record refuses to go back a version and the enqueue
-script refuses a (version, channel, recipient) it has seen, so replaying warning.alerts
-after a crash sends nobody anything twice.
+script refuses a (version, channel, recipient) it has seen, so replaying the lifecycle's
+signals after a crash sends nobody anything twice.
 
-A batch is what the dispatch agent collected (at most 2 ms' worth): one record round trip,
-one read of the grids' staff, one write of texts, jobs and alert grids, one escalation
+A batch is the new versions of what the lifecycle agent took (at most 2 ms' worth): one
+record round trip, one read of the grids' staff, one write of texts, jobs and alert grids, one escalation
 read and write — about six round trips for the batch instead of about ten per alert. A
 version that a later one in the same batch supersedes is recorded (its history stays
 complete) but not fanned out: consumers would drop its jobs.

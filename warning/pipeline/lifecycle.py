@@ -1,25 +1,57 @@
-"""Stage 3, lifecycle: tier signals per hazard + area -> alert versions on warning.alerts.
+"""Stages 3-5, lifecycle + dispatch: tier signals per hazard + area -> alert versions,
+fanned out to the delivery queues (fanout.py) and published on warning.alerts.
 
-A timer sends ticks through the same topic, so time-driven changes (a downgrade after
-the hold time, expiry) happen inside stream iteration, where Faust tables can be written.
+One agent, no Kafka hop between a version and its fan-out (a hop cost ~4 ms at p50 and
+~11 ms at p99 of the 20-crossings/s latency bench). Signals are taken in batches
+(Faust's ``take_events``: up to ``dispatch_batch``, or what came within 2 ms), so a
+burst costs Redis round trips per batch, not per alert. Per batch, in this order:
+
+1. step each alert's state on a copy (the table is not touched yet);
+2. fan out the new versions to Redis (idempotent: alert id + version + recipient);
+3. publish them on warning.alerts (the record for the API, audits and other consumers);
+4. write the states to the table, then Faust acknowledges the batch.
+
+A crash anywhere replays the batch from the unchanged table and re-derives the same
+versions (ids are deterministic), so a version's deliveries are never skipped and never
+doubled; at worst a version is published twice (same alert id and version).
+
+A timer sends ticks through the signals topic, so time-driven changes (a downgrade after
+the hold time, expiry) happen inside stream iteration like any other signal.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from dataclasses import dataclass, field
+from typing import Any
 
 import faust
 import orjson
 import structlog
+from faust.types import EventT
 from pydantic import ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from warning.bootstrap import Container
-from warning.lifecycle import is_active, step
-from warning.models import TierSignal
+from warning.lifecycle import LifecycleState, is_active, step
+from warning.models import AlertVersion, TierSignal
 from warning.pipeline.common import raw_topic, reject
+from warning.pipeline.fanout import fan_out_batch
 
 log = structlog.get_logger()
 TICK_EVERY_S = 10.0
+# How often a partly filled batch is handed over: the most an idle signal waits for batching.
+TAKE_WITHIN_S = 0.002
+
+
+@dataclass
+class Stepped:
+    """A batch after the pure lifecycle step: new states (with their partitions) and versions."""
+
+    states: dict[str, tuple[int, LifecycleState]] = field(default_factory=dict)
+    versions: list[AlertVersion] = field(default_factory=list)
 
 
 def register(app: faust.App, c: Container) -> None:
@@ -28,9 +60,9 @@ def register(app: faust.App, c: Container) -> None:
     rejected = raw_topic(app, c.topics.rejected)
     table = app.Table("alert-lifecycle", default=dict, partitions=app.conf.topic_partitions)
 
-    @app.agent(signals, name="lifecycle")
-    async def lifecycle(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
+    async def advance(events: list[EventT[bytes]]) -> Stepped:
+        out = Stepped()
+        for event in events:
             key, raw = event.key, event.value
             try:
                 message = orjson.loads(raw)
@@ -43,15 +75,44 @@ def register(app: faust.App, c: Container) -> None:
                 await reject(rejected, "lifecycle", f"bad signal: {exc}", c.topics.signals, key, raw)
                 continue
             alert_key = key.decode() if key else ""
-            state = dict(table[alert_key])
+            held = out.states.get(alert_key)
+            state = held[1] if held else dict(table[alert_key])
             if signal is None and not state:
                 continue
             version = step(state, signal, now, c.lifecycle_config)
-            table[alert_key] = state
+            out.states[alert_key] = (event.message.partition, state)
             if version is not None:
+                out.versions.append(version)
+        return out
+
+    async def dispatch(versions: list[AlertVersion]) -> None:
+        delay = 0.5
+        while versions:  # Redis down: hold the partitions and retry; never drop a warning
+            try:
+                await fan_out_batch(c, versions)
+                return
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                log.error("redis_unavailable_retrying", alert_ids=sorted({v.alert_id for v in versions}),
+                          error=str(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    @app.agent(signals, name="lifecycle")
+    async def lifecycle(stream: faust.StreamT[bytes]) -> None:
+        manual: Any = stream  # take_events is not on the StreamT protocol
+        # Faust acknowledges a batch's events once the loop body is done with them.
+        async for batch in manual.take_events(c.settings.dispatch_batch, within=TAKE_WITHIN_S):
+            stepped = await advance(list(batch))
+            await dispatch(stepped.versions)
+            for version in stepped.versions:
                 log.info("alert_version", alert_id=version.alert_id, tier=version.tier.value,
                          version=version.version, msg_type=version.msg_type)
                 await alerts.send(key=version.key.encode(), value=version.model_dump_json().encode())
+            for alert_key, (partition, state) in stepped.states.items():
+                # A batch spans partitions: each state goes to its own changelog partition
+                # (Faust's table[key] = v would use the current event's, the batch's last).
+                table.data[alert_key] = state
+                table.send_changelog(partition, alert_key, state)
 
     @app.timer(TICK_EVERY_S)
     async def tick() -> None:
