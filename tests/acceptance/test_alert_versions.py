@@ -148,3 +148,45 @@ def test_window_state_not_yet_in_the_changelog_survives_kill_9(
     rain = [a for a in alerts if a["hazard"] == "rainstorm"]
     # 30 + 25 = 55 mm in 3 h: orange, which needs the replayed 30 mm (25 mm alone is nothing).
     assert [(a["area"], a["tier"], a["msg_type"]) for a in rain] == [("440305001", "orange", "Alert")]
+
+
+def test_lifecycle_state_goes_to_the_changelog_partition_of_its_signal(settings: Settings, pipeline: Processes,
+                                                                      tmp_path: Path) -> None:
+    """Lifecycle takes signals in batches that span partitions; each alert's state must land in
+    its own signal's changelog partition, or a worker taking that partition over after a
+    rebalance would start the alert afresh (a second v1) instead of updating it."""
+    from kafka import KafkaConsumer
+
+    t0 = datetime.now(UTC).replace(microsecond=0).isoformat()
+    readings = [  # four hazards and areas of the demo directory, all crossing at once
+        {"station_id": "GAS-NT-001", "kind": "gas_lel", "value": 60.0, "unit": "%LEL"},
+        {"station_id": "RAIN-YH-001", "kind": "rainfall", "value": 120.0, "unit": "mm", "period_s": 3600},
+        {"station_id": "RAIN-NT-002", "kind": "rainfall", "value": 120.0, "unit": "mm", "period_s": 3600},
+        {"station_id": "WIND-NS-001", "kind": "wind_speed", "value": 35.0, "unit": "m/s"}]
+    feed = tmp_path / "burst.jsonl"
+    feed.write_bytes(b"".join(orjson.dumps({**r, "observed_at": t0}) + b"\n" for r in readings))
+    assert cli(settings, "feed", "push", str(feed)).returncode == 0
+    issued = consume_all(settings, "warning.alerts", 4, timeout=90)
+    keys = {v["key"] for v in issued}
+    assert len(keys) == 4, issued
+
+    def partitions(topic: str, want: set[str], decode: Any) -> dict[str, set[int]]:
+        consumer = KafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap,
+                                 auto_offset_reset="earliest", group_id=None)
+        found: dict[str, set[int]] = {}
+        try:
+            def poll() -> bool:
+                for batch in consumer.poll(timeout_ms=200).values():
+                    for m in batch:
+                        found.setdefault(decode(m.key), set()).add(m.partition)
+                return want <= set(found)
+
+            wait_for(poll, 60, f"every key on {topic}", lambda: found)
+        finally:
+            consumer.close()
+        return {k: v for k, v in found.items() if k in want}
+
+    by_signal = partitions(settings.topic_prefix + "warning.signals", keys, lambda k: k.decode())
+    by_state = partitions(f"{settings.app_id}-alert-lifecycle-changelog", keys, lambda k: orjson.loads(k))
+    assert len({p for ps in by_signal.values() for p in ps}) > 1  # the batch did span partitions
+    assert by_state == by_signal
