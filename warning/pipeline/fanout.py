@@ -5,10 +5,10 @@ script refuses a (version, channel, recipient) it has seen, so replaying the lif
 signals after a crash sends nobody anything twice.
 
 A batch is the new versions of what the lifecycle agent took (at most 2 ms' worth): one
-record round trip, one read of the grids' staff, one write of texts, jobs and alert grids, one escalation
-read and write — about six round trips for the batch instead of about ten per alert. A
-version that a later one in the same batch supersedes is recorded (its history stays
-complete) but not fanned out: consumers would drop its jobs.
+record round trip, one read of the grids' staff, one write of texts, jobs and alert
+grids, one escalation read and write — about six round trips for the batch instead of
+about ten per alert. A version that a later one in the same batch supersedes is recorded
+(its history stays complete) but not fanned out: consumers would drop its jobs.
 Residents, the big audiences, are read and enqueued alert by alert in bounded batches.
 """
 

@@ -8,7 +8,8 @@ burst costs Redis round trips per batch, not per alert. Per batch, in this order
 
 1. step each alert's state on a copy (the table is not touched yet);
 2. fan out the new versions to Redis (idempotent: alert id + version + recipient);
-3. publish them on warning.alerts (the record for the API, audits and other consumers);
+3. publish them on warning.alerts (the record for the API, audits and other consumers)
+   and wait for Kafka's acknowledgement;
 4. write the states to the table, then Faust acknowledges the batch.
 
 A crash anywhere replays the batch from the unchanged table and re-derives the same
@@ -104,10 +105,14 @@ def register(app: faust.App, c: Container) -> None:
         async for batch in manual.take_events(c.settings.dispatch_batch, within=TAKE_WITHIN_S):
             stepped = await advance(list(batch))
             await dispatch(stepped.versions)
+            published = []
             for version in stepped.versions:
                 log.info("alert_version", alert_id=version.alert_id, tier=version.tier.value,
                          version=version.version, msg_type=version.msg_type)
-                await alerts.send(key=version.key.encode(), value=version.model_dump_json().encode())
+                published.append(await alerts.send(key=version.key.encode(), value=version.model_dump_json().encode()))
+            # Acknowledged by Kafka before the states that say "done" are written: a crash
+            # in between must replay the batch, not leave a version unpublished.
+            await asyncio.gather(*published)
             for alert_key, (partition, state) in stepped.states.items():
                 # A batch spans partitions: each state goes to its own changelog partition
                 # (Faust's table[key] = v would use the current event's, the batch's last).
