@@ -45,6 +45,22 @@ def is_active(state: LifecycleState) -> bool:
     return bool(state.get("alert_id"))
 
 
+def tick_due(state: LifecycleState, config: LifecycleConfig = LifecycleConfig()) -> float | None:
+    """When time alone first changes an active alert (event time), or None if it is not active.
+
+    The earliest of: its expiry, a station falling silent for ``ttl_s``, the end of a
+    held downgrade. A tick before then changes nothing, so only due alerts are ticked
+    (every active alert every 10 s was thousands of no-op records in a storm).
+    """
+    if not is_active(state):
+        return None
+    due = [float(state["expires"])]
+    due += [float(at) + config.ttl_s for _, at in state.get("stations", {}).values()]
+    if state.get("below_since") is not None:
+        due.append(float(state["below_since"]) + config.downgrade_hold_s)
+    return min(due)
+
+
 def step(
     state: LifecycleState,
     signal: TierSignal | None,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.unit.helpers import T0, obs
-from warning.lifecycle import LifecycleConfig, step
+from warning.lifecycle import LifecycleConfig, step, tick_due
 from warning.models import Observation, Tier, TierSignal
 from warning.queue import FIRST_BATCH, ramp
 from warning.rules.evaluate import EvalConfig, evaluate_station, rule_tier
@@ -88,6 +89,31 @@ def test_lifecycle_versions_are_consecutive_and_reference_earlier_ones(events: l
         assert (version.msg_type == "Alert") == (version.version == 1)
         assert (version.msg_type == "Cancel") == (version.tier is Tier.none)
         chain.append(version.identifier)
+
+
+@settings(max_examples=200)
+@given(signals, st.floats(0, 1))
+def test_a_tick_changes_an_alert_at_its_due_time_and_not_before(events: list[tuple[str, Tier, int]],
+                                                               early: float) -> None:
+    """Only due alerts are ticked, so a tick before ``tick_due`` must be a no-op and one at
+    it must not be (or an expiry or a held downgrade would wait for the next signal)."""
+    config = LifecycleConfig(ttl_s=1800, downgrade_hold_s=300)
+    state: dict[str, object] = {}
+    now = T0.timestamp()
+    for station, tier, gap in events:
+        now += gap
+        step(state, TierSignal(hazard="rainstorm", area="A", station_id=station, tier=tier,
+                               at=datetime.fromtimestamp(now, UTC), rule_id="rainstorm"), now, config)
+    due = tick_due(state, config)
+    if due is None:
+        assert not state.get("alert_id")
+        return
+    assert due >= now
+    before = copy.deepcopy(state)
+    assert step(state, None, now + (due - now) * early * 0.999, config) is None
+    assert state == before
+    version = step(state, None, due, config)
+    assert version is not None or state != before
 
 
 @given(st.integers(0, 50_000), st.integers(1, 5_000))

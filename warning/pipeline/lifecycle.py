@@ -16,8 +16,9 @@ A crash anywhere replays the batch from the unchanged table and re-derives the s
 versions (ids are deterministic), so a version's deliveries are never skipped and never
 doubled; at worst a version is published twice (same alert id and version).
 
-A timer sends ticks through the signals topic, so time-driven changes (a downgrade after
-the hold time, expiry) happen inside stream iteration like any other signal.
+A timer sends ticks through the signals topic for the alerts that time alone changes now
+(expiry, a held downgrade, a silent station: ``tick_due``), so those changes happen
+inside stream iteration like any other signal.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from warning.bootstrap import Container
-from warning.lifecycle import LifecycleState, is_active, step
+from warning.lifecycle import LifecycleState, step, tick_due
 from warning.models import AlertVersion, TierSignal
 from warning.pipeline.common import raw_topic, reject
 from warning.pipeline.fanout import fan_out_batch
@@ -123,5 +124,6 @@ def register(app: faust.App, c: Container) -> None:
     async def tick() -> None:
         now = time.time()
         for alert_key, state in list(table.items()):
-            if is_active(state):  # time alone can change it (held downgrade, expiry)
+            due = tick_due(state, c.lifecycle_config)
+            if due is not None and due <= now:  # time alone changes it (expiry, held downgrade)
                 await signals.send(key=alert_key.encode(), value=orjson.dumps({"tick": now}))
