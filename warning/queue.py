@@ -106,14 +106,9 @@ class DeliveryStore:
             ranks = await pipe.execute()
         return [None if int(rank) < 0 else _BY_RANK[int(rank)] for rank in ranks]
 
-    async def store_texts(self, alert: AlertVersion, texts: dict[str, str]) -> None:
-        """What every job of a version shares, kept once in the alert record (not per job)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            self.stage_texts(pipe, alert, texts)
-            await pipe.execute()
-
     def stage_texts(self, pipe: Pipeline, alert: AlertVersion, texts: dict[str, str]) -> None:
-        """:meth:`store_texts` as one command of a caller's pipeline."""
+        """What every job of a version shares, kept once in the alert record (not per job),
+        as one command of a caller's pipeline."""
         v = alert.version
         pipe.hset(self.keys.alert(alert.alert_id), mapping={
             f"msg_type:{v}": alert.msg_type, f"expires:{v}": alert.expires.timestamp(),
@@ -140,7 +135,7 @@ class DeliveryStore:
     async def enqueue_raw(self, jobs: Sequence[dict[str, Any]], batch: int = 2000,
                           expires: float | None = None) -> int:
         """:meth:`enqueue` for jobs in their JSON shape: DeliveryJob's fields, or a stub whose
-        shared fields are in the alert record (:meth:`store_texts`) — then pass ``expires``."""
+        shared fields are in the alert record (:meth:`stage_texts`) — then pass ``expires``."""
         added = 0
         for (alert_id, version, channel, tier), (lines, lane_expires) in _lanes(jobs, expires).items():
             added += await self._enqueue_lines(alert_id, version, channel, Tier(tier), lines, lane_expires, batch)
