@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import copy
+from copy import deepcopy
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
@@ -109,7 +109,7 @@ def test_a_tick_changes_an_alert_at_its_due_time_and_not_before(events: list[tup
         assert not state.get("alert_id")
         return
     assert due >= now
-    before = copy.deepcopy(state)
+    before = deepcopy(state)
     assert step(state, None, now + (due - now) * early * 0.999, config) is None
     assert state == before
     version = step(state, None, due, config)
