@@ -205,10 +205,13 @@ class DeliveryStore:
         """Jobs from stream entries: a stub per recipient plus what the alert record holds once
         (text per version and language, expiry, issue time, msgType)."""
         stubs = [(entry_id, orjson.loads(fields["job"])) for entry_id, fields in entries if fields and "job" in fields]
-        alerts = {stub["alert_id"] for _, stub in stubs if "text" not in stub}
+        alerts = sorted({stub["alert_id"] for _, stub in stubs if "text" not in stub})
         shared: dict[str, Any] = {}
-        for alert_id in alerts:
-            shared[alert_id] = await self.redis.hgetall(self.keys.alert(alert_id))
+        if alerts:  # one round trip for the batch: a burst of small alerts has as many alerts as jobs
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for alert_id in alerts:
+                    pipe.hgetall(self.keys.alert(alert_id))
+                shared = dict(zip(alerts, await pipe.execute(), strict=True))
         claimed = []
         for entry_id, stub in stubs:
             if "text" not in stub:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
@@ -44,23 +45,38 @@ def build_notifier(channel: str, c: Container) -> Notifier:
 
 
 class AlertLookup:
-    """Alert fields and CAP 1.2 for a grid webhook body, rendered once per version."""
+    """Alert fields and CAP 1.2 for grid webhook bodies, rendered once per version.
 
-    def __init__(self, c: Container) -> None:
+    A batch's versions are read in one round trip: in a burst of small alerts a batch
+    holds as many alerts as jobs, and a read per alert held every webhook back."""
+
+    def __init__(self, c: Container, keep: int = 1000) -> None:
         self.c = c
+        self.keep = keep
         self.cache: dict[tuple[str, int], dict[str, Any]] = {}
 
-    async def __call__(self, alert_id: str, version: int) -> dict[str, Any]:
-        if (alert_id, version) not in self.cache:
-            raw = await self.c.redis.hget(self.c.keys.alert(alert_id), "version_json")
-            if not raw:
-                return {}
-            alert = AlertVersion.model_validate_json(raw)
-            if alert.version != version:  # a newer version exists; the worker drops this job anyway
-                return {"hazard": alert.hazard, "area": alert.area}
-            self.cache[alert_id, version] = {
-                "hazard": alert.hazard, "area": alert.area, "cause": alert.cause,
-                "cap": self.c.render_cap(alert).decode()}
-            if len(self.cache) > 1000:
+    async def __call__(self, wanted: Iterable[tuple[str, int]]) -> dict[tuple[str, int], dict[str, Any]]:
+        keys = set(wanted)
+        found = {key: self.cache[key] for key in keys if key in self.cache}
+        missing = sorted(keys - found.keys())
+        if missing:
+            async with self.c.redis.pipeline(transaction=False) as pipe:
+                for alert_id, _ in missing:
+                    pipe.hget(self.c.keys.alert(alert_id), "version_json")
+                raws = await pipe.execute()
+            for key, raw in zip(missing, raws, strict=True):
+                found[key] = fields = self._fields(key[1], raw)
+                if "cap" in fields:  # only a complete rendering is kept (a missing or stale one is not)
+                    self.cache[key] = fields
+            while len(self.cache) > self.keep:
                 self.cache.pop(next(iter(self.cache)))
-        return self.cache[alert_id, version]
+        return found
+
+    def _fields(self, version: int, raw: bytes | str | None) -> dict[str, Any]:
+        if not raw:
+            return {}
+        alert = AlertVersion.model_validate_json(raw)
+        if alert.version != version:  # a newer version exists; the worker drops this job anyway
+            return {"hazard": alert.hazard, "area": alert.area}
+        return {"hazard": alert.hazard, "area": alert.area, "cause": alert.cause,
+                "cap": self.c.render_cap(alert).decode()}

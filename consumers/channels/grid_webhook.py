@@ -13,7 +13,7 @@ capped a consumer at a few hundred webhooks a second.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import aiohttp
@@ -23,7 +23,8 @@ from consumers.notifier import Result, delivered, permanent, retryable
 from warning.models import DeliveryJob
 from warning.signing import sign_headers
 
-AlertLookup = Callable[[str, int], Awaitable[dict[str, Any]]]  # (alert id, version) -> alert fields + CAP
+# (alert id, version) pairs -> each one's alert fields + CAP, in one call for a batch
+AlertLookup = Callable[[Iterable[tuple[str, int]]], Awaitable[dict[tuple[str, int], dict[str, Any]]]]
 
 
 def body_of(job: DeliveryJob, alert: dict[str, Any]) -> bytes:
@@ -54,7 +55,7 @@ class GridWebhook:
         return self._http
 
     async def send_batch(self, jobs: Sequence[DeliveryJob]) -> list[Result]:
-        alerts = {key: await self.lookup(*key) for key in {(j.alert_id, j.version) for j in jobs}}
+        alerts = await self.lookup({(j.alert_id, j.version) for j in jobs})
         return list(await asyncio.gather(*(self._send(job, alerts[job.alert_id, job.version]) for job in jobs)))
 
     async def _send(self, job: DeliveryJob, alert: dict[str, Any]) -> Result:

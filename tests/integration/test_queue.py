@@ -303,3 +303,31 @@ async def test_queue_stats_show_depth_age_and_dead_letters(container: Container)
     assert stats["lanes"]["orange"]["oldest_age_s"] >= 0 and stats["dead"] == 0
     counts = await container.redis.hgetall(container.keys.delivery_counts("a1", "sms"))
     assert int(counts["targeted"]) == 7
+
+
+async def test_a_batch_of_many_alerts_reads_each_alerts_own_text_and_cap(container: Container) -> None:
+    """A burst of small alerts: one consumer batch holds jobs of many alerts, whose shared
+    fields and CAP are read for the whole batch at once. Each job still gets its own alert's."""
+    from consumers.channels.build import AlertLookup
+    from warning.pipeline.fanout import fan_out_batch
+
+    red, yellow = alert(Tier.red, 1, alert_id="gas-440305001-r"), alert(Tier.yellow, 1, alert_id="gas-440305001-y")
+    bumped = alert(Tier.orange, 1, alert_id="gas-440305001-o")
+    await fan_out_batch(container, [red, yellow, bumped])
+    await container.store.record_alert(alert(Tier.red, 2, msg_type="Update", alert_id="gas-440305001-o"))
+    await container.store.ensure_group("sms")
+    claimed = await container.store.read("sms", "many", count=100, block_ms=100)
+    texts = {(c.job.alert_id, c.job.recipient): c.job.text for c in claimed}
+    assert {a for a, _ in texts} == {"gas-440305001-r", "gas-440305001-y", "gas-440305001-o"}
+    assert all(t.startswith("【红色预警】") for (a, _), t in texts.items() if a == "gas-440305001-r")
+    assert all(t.startswith("【黄色预警】") for (a, _), t in texts.items() if a == "gas-440305001-y")
+
+    lookup = AlertLookup(container)
+    wanted = [("gas-440305001-r", 1), ("gas-440305001-y", 1), ("gas-440305001-o", 1), ("nowhere", 1)]
+    found = await lookup(iter(wanted))  # any iterable, read once
+    assert set(found) == set(wanted)
+    assert f"<identifier>{red.identifier}</identifier>" in found["gas-440305001-r", 1]["cap"]
+    assert "<severity>Moderate</severity>" in found["gas-440305001-y", 1]["cap"]
+    assert found["gas-440305001-o", 1] == {"hazard": "gas", "area": "440305001"}  # superseded: no CAP
+    assert found["nowhere", 1] == {}
+    assert set(lookup.cache) == {("gas-440305001-r", 1), ("gas-440305001-y", 1)}  # only complete renderings

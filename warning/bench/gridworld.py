@@ -77,6 +77,7 @@ class WebhookSink:
 
     def __init__(self, out: Path) -> None:
         self.out = out
+        out.parent.mkdir(parents=True, exist_ok=True)  # a scenario run alone on a fresh checkout
         out.unlink(missing_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
