@@ -1,6 +1,7 @@
 """Scenario `latency`: an idle pipeline, 20 threshold crossings a second, each for its own
 area with one grid-webhook recipient; from the reading's produce to the webhook's receipt
-at the sink (both timestamps outside the pipeline)."""
+at the sink (both timestamps outside the pipeline). Then, in the same run, the host's
+floor: the same hops with no work at any of them (limits.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import statistics
 import time
 from typing import Any
 
-from warning.bench import gridworld
+from warning.bench import gridworld, limits
 from warning.bench.gridworld import BENCH_DIR, WebhookSink, percentile, sample
 from warning.bench.ours import grid_pipeline, send, wait_for_keys, warm_producer
 from warning.config import Settings
@@ -26,9 +27,10 @@ def scenario(base: Settings, run: int, samples: int = SAMPLES) -> dict[str, Any]
         for i in range(samples):
             sent.update(send(settings, [gridworld.crossing(i, f"lat{run}")], prod=prod))
             time.sleep(max(0.0, start + (i + 1) / RATE - time.monotonic()))
-        prod.close()
         got = wait_for_keys(sink, set(sent), timeout=120, procs=procs)
+        hops = limits.latency_floor(settings, sink, prod, samples, RATE)
+        prod.close()
     latencies = [(got[k] - t) * 1000 for k, t in sent.items()]
     return {"p50_ms": round(statistics.median(latencies), 2), "p90_ms": round(percentile(latencies, 0.9), 2),
             "p99_ms": round(percentile(latencies, 0.99), 2), "max_ms": round(max(latencies), 2),
-            "samples": len(latencies), "samples_ms": sample(latencies)}
+            **hops, "samples": len(latencies), "samples_ms": sample(latencies)}

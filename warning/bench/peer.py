@@ -10,6 +10,10 @@ posting/producing loop and the sink. What differs in the work: Alertmanager eval
 rules, keeps alerts in memory only and sends unsigned webhooks; we evaluate the rule pack
 over windowed state, persist through Kafka (acks=all) and Redis (AOF), keep lifecycle
 state, receipts and escalation timers, and sign every webhook.
+
+Beside them, the webhook ceiling (limits.py): what one Python process alone can post to
+the same sink. ``target_over_ceiling`` > 1 means 4x Alertmanager's rate is more webhooks a
+second than a Python delivery process could hand to this sink even with nothing else to do.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 import httpx
 import yaml
 
-from warning.bench import gridworld
+from warning.bench import gridworld, limits
 from warning.bench.gridworld import BENCH_DIR, WebhookSink, free_port, percentile, sample
 from warning.bench.ours import grid_pipeline, send, wait_for_keys, warm_producer
 from warning.config import Settings
@@ -93,6 +97,8 @@ def run_alertmanager(n: int, sink: WebhookSink, workdir: Path) -> tuple[float, l
 
 
 def scenario(base: Settings, run: int, n: int = BURST) -> dict[str, Any]:
+    with WebhookSink(BENCH_DIR / f"peer-ceiling-{run}.tsv") as sink:
+        ceiling = limits.webhook_ceiling(sink, n)
     with WebhookSink(BENCH_DIR / f"peer-am-{run}.tsv") as sink:
         peer_per_s, peer_latencies = run_alertmanager(n, sink, BENCH_DIR / f"alertmanager-{run}")
     with WebhookSink(BENCH_DIR / f"peer-ours-{run}.tsv") as sink, \
@@ -107,6 +113,7 @@ def scenario(base: Settings, run: int, n: int = BURST) -> dict[str, Any]:
     result: dict[str, Any] = {"alerts": n,
               "ours_per_s": round(ours_per_s), "peer_per_s": round(peer_per_s),
               "throughput_ratio": round(ours_per_s / peer_per_s, 2),
+              "webhook_ceiling_per_s": ceiling, "target_over_ceiling": round(4 * peer_per_s / ceiling, 2),
               "ours_p50_ms": round(statistics.median(ours), 1), "ours_p99_ms": round(percentile(ours, 0.99), 1),
               "peer_p50_ms": round(statistics.median(peer_latencies), 1),
               "peer_p99_ms": round(percentile(peer_latencies, 0.99), 1)}
