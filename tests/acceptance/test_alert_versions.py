@@ -157,6 +157,9 @@ def test_lifecycle_state_goes_to_the_changelog_partition_of_its_signal(settings:
     rebalance would start the alert afresh (a second v1) instead of updating it."""
     from kafka import KafkaConsumer
 
+    from warning.models import TierSignal
+    from warning.pipeline import signal_records
+
     t0 = datetime.now(UTC).replace(microsecond=0).isoformat()
     readings = [  # four hazards and areas of the demo directory, all crossing at once
         {"station_id": "GAS-NT-001", "kind": "gas_lel", "value": 60.0, "unit": "%LEL"},
@@ -170,7 +173,7 @@ def test_lifecycle_state_goes_to_the_changelog_partition_of_its_signal(settings:
     keys = {v["key"] for v in issued}
     assert len(keys) == 4, issued
 
-    def partitions(topic: str, want: set[str], decode: Any) -> dict[str, set[int]]:
+    def partitions(topic: str, want: set[str], keys_of: Any) -> dict[str, set[int]]:
         consumer = KafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap,
                                  auto_offset_reset="earliest", group_id=None)
         found: dict[str, set[int]] = {}
@@ -178,7 +181,8 @@ def test_lifecycle_state_goes_to_the_changelog_partition_of_its_signal(settings:
             def poll() -> bool:
                 for batch in consumer.poll(timeout_ms=200).values():
                     for m in batch:
-                        found.setdefault(decode(m.key), set()).add(m.partition)
+                        for key in keys_of(m):
+                            found.setdefault(key, set()).add(m.partition)
                 return want <= set(found)
 
             wait_for(poll, 60, f"every key on {topic}", lambda: found)
@@ -186,7 +190,41 @@ def test_lifecycle_state_goes_to_the_changelog_partition_of_its_signal(settings:
             consumer.close()
         return {k: v for k, v in found.items() if k in want}
 
-    by_signal = partitions(settings.topic_prefix + "warning.signals", keys, lambda k: k.decode())
-    by_state = partitions(f"{settings.app_id}-alert-lifecycle-changelog", keys, lambda k: orjson.loads(k))
+    def signal_keys(m: Any) -> list[str]:  # a record holds the signals of one partition
+        return [TierSignal.model_validate(item).alert_key for item in signal_records.parse(m.value).items]
+
+    by_signal = partitions(settings.topic_prefix + "warning.signals", keys, signal_keys)
+    by_state = partitions(f"{settings.app_id}-alert-lifecycle-changelog", keys, lambda m: [orjson.loads(m.key)])
     assert len({p for ps in by_signal.values() for p in ps}) > 1  # the batch did span partitions
     assert by_state == by_signal
+
+
+def test_a_signals_record_steps_its_good_signals_and_refuses_the_bad_ones_one_by_one(
+        settings: Settings, pipeline: Processes) -> None:
+    """The signals topic carries a message's signals grouped per partition: a malformed one
+    and one on a partition that does not own its alert each go to warning.rejected with the
+    reason, and the good one beside them still becomes an alert."""
+    from kafka import KafkaProducer
+
+    from warning.feeds import partition_of
+    from warning.models import Tier, TierSignal
+
+    parts = settings.partitions
+    home = partition_of("gas:440305001", parts)
+    stray_area = next(a for a in (f"44030500{i}" for i in range(2, 10)) if partition_of(f"gas:{a}", parts) != home)
+    now = datetime.now(UTC)
+    good, stray = (TierSignal(hazard="gas", area=area, station_id="GAS-NT-009", rule_id="gas_lel", tier=Tier.red,
+                              value=70.0, at=now) for area in ("440305001", stray_area))
+    record = b"[" + b",".join([good.model_dump_json().encode(), b'{"hazard": "gas"}',
+                               stray.model_dump_json().encode()]) + b"]"
+    prod = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    prod.send(settings.topic_prefix + "warning.signals", key=b"gas:440305001", value=record, partition=home).get(10)
+    prod.close()
+    (version,) = consume_all(settings, "warning.alerts", 1, timeout=90)
+    assert (version["key"], version["tier"], version["version"]) == ("gas:440305001", "red", 1)
+    rejected = consume_all(settings, "warning.rejected", 2)
+    assert [r["stage"] for r in rejected] == ["lifecycle", "lifecycle"]
+    assert rejected[0]["reason"].startswith("bad signal:") and orjson.loads(rejected[0]["payload"]) == {"hazard": "gas"}
+    assert rejected[1]["reason"] == f"signal for gas:{stray_area} on partition {home}, its state lives on " \
+                                    f"{partition_of(f'gas:{stray_area}', parts)}"
+    assert orjson.loads(rejected[1]["payload"])["area"] == stray_area

@@ -23,6 +23,7 @@ SCENARIOS: dict[str, tuple[Scenario, list[tuple[str, str, str]]]] = {
                                      ("alert_p99_ms", "ms", "produce -> alert, idle")]),
     "fanout": (fanout.scenario, [("enqueue_s", "s", "<= 10 for 1,000,000 recipients"),
                                  ("drain_per_s", "deliveries/s", ">= 20,000 to local sinks"),
+                                 ("aof_rewrites_during_drain", "rewrites", "Redis AOF rewrites overlapping it"),
                                  ("handoff_p50_s", "s", "alert issued -> 50 % handed off"),
                                  ("handoff_p90_s", "s", "-> 90 %"),
                                  ("handoff_p99_s", "s", "-> 99 %"),

@@ -1,7 +1,8 @@
 """Stages 1-2, ingest + evaluate: observations -> per-station window state -> tier signals.
 
 One pass of pure code per message (a message may carry a batch of readings of one
-partition's stations). Window state is written back to its changelog-backed table the
+partition's stations); the message's signals go out as one record per partition they
+belong to (signal_records.py). Window state is written back to its changelog-backed table the
 way Kafka Streams' record cache does it: a station's window is updated in memory and
 written to the changelog once per flush (after ``evaluate_flush_events`` messages of a
 partition, and by a timer at least every ``evaluate_flush_s`` seconds), and only then
@@ -24,7 +25,8 @@ from faust.types import TP, EventT
 
 from warning.bootstrap import Container
 from warning.ingest import parse_observations
-from warning.models import Observation
+from warning.models import Observation, TierSignal
+from warning.pipeline import signal_records
 from warning.pipeline.common import raw_topic, reject
 from warning.rules.evaluate import evaluate_station
 
@@ -97,6 +99,7 @@ def register(app: faust.App, c: Container) -> None:
             for obs in parsed.observations:
                 by_station[obs.station_id].append(obs)
             dirty = cache.dirty[tp]
+            emitted: list[TierSignal] = []
             for station_id, readings in by_station.items():
                 state = dirty.get(station_id)
                 if state is None:
@@ -108,7 +111,9 @@ def register(app: faust.App, c: Container) -> None:
                 for signal in result.signals:
                     log.info("tier_signal", station_id=station_id, hazard=signal.hazard,
                              area=signal.area, tier=signal.tier.value)
-                    await signals.send(key=signal.alert_key.encode(), value=signal.model_dump_json().encode())
+                emitted += result.signals
+            for partition, signal_key, value in signal_records.by_partition(emitted, app.conf.topic_partitions):
+                await signals.send(key=signal_key, value=value, partition=partition)
             cache.pending[tp].append(event)
             if len(cache.pending[tp]) >= c.settings.evaluate_flush_events:
                 flush(tp)

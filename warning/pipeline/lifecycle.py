@@ -38,8 +38,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from warning.bootstrap import Container
+from warning.feeds import partition_of
 from warning.lifecycle import LifecycleState, step, tick_due
 from warning.models import AlertVersion, TierSignal
+from warning.pipeline import signal_records
 from warning.pipeline.batching import Waiting, run_batched
 from warning.pipeline.common import raw_topic, reject
 from warning.pipeline.fanout import fan_out_batch
@@ -66,27 +68,37 @@ def register(app: faust.App, c: Container) -> None:
     async def advance(events: list[EventT[bytes]]) -> Stepped:
         out = Stepped()
         for event in events:
-            key, raw = event.key, event.value
+            key, raw, partition = event.key, event.value, event.message.partition
             try:
-                message = orjson.loads(raw)
-                if "tick" in message:
-                    signal, now = None, float(message["tick"])
-                else:
-                    signal = TierSignal.model_validate(message)
-                    now = signal.at.timestamp()
-            except (orjson.JSONDecodeError, ValidationError, TypeError, ValueError) as exc:
-                await reject(rejected, "lifecycle", f"bad signal: {exc}", c.topics.signals, key, raw)
+                record = signal_records.parse(raw)
+            except (ValueError, TypeError) as exc:
+                await reject(rejected, "lifecycle", f"bad signals record: {exc}", c.topics.signals, key, raw)
                 continue
-            alert_key = key.decode() if key else ""
-            held = out.states.get(alert_key)
-            state = held[1] if held else dict(table[alert_key])
-            if signal is None and not state:
-                continue
-            version = step(state, signal, now, c.lifecycle_config)
-            out.states[alert_key] = (event.message.partition, state)
-            if version is not None:
-                out.versions.append(version)
+            if record.tick is not None:
+                apply(out, key.decode() if key else "", None, record.tick, partition)
+            for item in record.items:  # one bad signal is refused; the rest of its record still counts
+                try:
+                    signal = TierSignal.model_validate(item)
+                except ValidationError as exc:
+                    await reject(rejected, "lifecycle", f"bad signal: {exc}", c.topics.signals, key, orjson.dumps(item))
+                    continue
+                owner = partition_of(signal.alert_key, app.conf.topic_partitions)
+                if owner != partition:  # its state would land in another partition's changelog
+                    await reject(rejected, "lifecycle", f"signal for {signal.alert_key} on partition {partition}, "
+                                 f"its state lives on {owner}", c.topics.signals, key, orjson.dumps(item))
+                    continue
+                apply(out, signal.alert_key, signal, signal.at.timestamp(), partition)
         return out
+
+    def apply(out: Stepped, alert_key: str, signal: TierSignal | None, now: float, partition: int) -> None:
+        held = out.states.get(alert_key)
+        state = held[1] if held else dict(table[alert_key])
+        if signal is None and not state:
+            return  # a tick for an alert this worker no longer holds
+        version = step(state, signal, now, c.lifecycle_config)
+        out.states[alert_key] = (partition, state)
+        if version is not None:
+            out.versions.append(version)
 
     async def dispatch(versions: list[AlertVersion]) -> None:
         delay = 0.5
