@@ -36,7 +36,7 @@ def test_every_signal_goes_once_in_order_to_the_partition_its_alert_key_hashes_t
         assert partition_of(key.decode(), partitions) == partition  # the key routes like its signals
         received += group
     assert sorted(received, key=lambda s: s.value or 0) == sent  # each once, unchanged
-    for partition, _, value in records:  # and in their order within a partition
+    for _, _, value in records:  # and in their order within a partition
         values = [item["value"] for item in parse(value).items]
         assert values == sorted(values)
 
