@@ -57,10 +57,14 @@ async def kafka_to_redis(bootstrap: str, topic: str, redis_url: str, stream: str
 async def redis_to_http(redis_url: str, stream: str, url: str) -> None:
     import aiohttp
     from redis.asyncio import Redis
+    from redis.exceptions import ResponseError
 
     redis = Redis.from_url(redis_url)
-    with contextlib.suppress(Exception):  # BUSYGROUP: a rerun in the same stream
+    try:
         await redis.xgroup_create(stream, GROUP, id="$", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):  # only "the group exists already" is expected
+            raise
     heap.settle()
     async with aiohttp.ClientSession() as http:
         while True:
