@@ -159,3 +159,29 @@ def test_batches_hand_over_every_item_once_in_order_within_the_maximum(
     got = asyncio.run(scenario())
     assert [i for batch in got for _, i in batch] == list(range(n))
     assert all(1 <= len(batch) <= max_batch for batch in got)
+
+
+async def test_batches_are_bounded_by_weight_and_an_overweight_item_still_goes_alone() -> None:
+    """A grouped signals record weighs its signal count: a batch holds at most max_batch signals."""
+    waiting: Waiting[tuple[int, int], int] = Waiting(5, 40, by_partition, weight=lambda item: item[1])
+
+    async def items() -> AsyncIterator[tuple[int, int]]:
+        for weight in (3, 3, 1, 1, 9, 2, 2):
+            yield (0, weight)
+
+    await waiting.fill(items())
+    assert [[w for _, w in batch] async for batch in waiting.batches()] == [[3], [3, 1, 1], [9], [2, 2]]
+
+
+async def test_back_pressure_counts_weight_not_items() -> None:
+    waiting: Waiting[tuple[int, int], int] = Waiting(10, 20, by_partition, weight=lambda item: item[1])
+
+    async def heavy() -> AsyncIterator[tuple[int, int]]:
+        for _ in range(10):
+            yield (0, 10)
+
+    filler = asyncio.create_task(waiting.fill(heavy()))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert len(waiting) == 2 and not filler.done()  # 20 units waiting: two records of 10, not 20 records
+    filler.cancel()

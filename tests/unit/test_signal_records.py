@@ -57,3 +57,11 @@ def test_a_record_is_a_tick_a_signal_or_an_array_of_them() -> None:
             parse(bad)
     with pytest.raises(TypeError):
         parse(b'{"tick": null}')
+
+
+def test_a_record_weighs_its_signal_count() -> None:
+    from warning.pipeline.signal_records import count
+
+    ((_, _, value),) = by_partition([signal("440305001", i) for i in range(7)], 1)
+    assert count(value) == 7
+    assert count(b'{"tick": 1780000000.5}') == 1 and count(b"{not json") == 1

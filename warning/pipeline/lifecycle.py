@@ -3,9 +3,10 @@ fanned out to the delivery queues (fanout.py) and published on warning.alerts.
 
 One agent, no Kafka hop between a version and its fan-out (a hop cost ~4 ms at p50 and
 ~11 ms at p99 of the 20-crossings/s latency bench). Signals are handed over in batches of
-what is waiting (batching.py: up to ``dispatch_batch``, taken from the stream while the
-previous batch is processed), so an idle signal goes at once and a burst costs Redis and
-Kafka round trips per batch, not per alert. Per batch, in this order:
+what is waiting (batching.py: up to ``dispatch_batch`` signals — a grouped record weighs
+its signal count — taken from the stream while the previous batch is processed), so an
+idle signal goes at once and a burst costs Redis and Kafka round trips per batch, not per
+alert. Per batch, in this order:
 
 1. step each alert's state on a copy (the table is not touched yet);
 2. fan out the new versions to Redis (idempotent: alert id + version + recipient);
@@ -143,7 +144,8 @@ def register(app: faust.App, c: Container) -> None:
     async def lifecycle(stream: faust.StreamT[bytes]) -> None:
         manual: Any = stream  # Stream.noack() is not on the StreamT protocol
         size = c.settings.dispatch_batch
-        waiting: Waiting[EventT[bytes], TP] = Waiting(size, WAITING_BATCHES * size, lambda e: e.message.tp)
+        waiting: Waiting[EventT[bytes], TP] = Waiting(size, WAITING_BATCHES * size, lambda e: e.message.tp,
+                                                      weight=lambda e: signal_records.count(e.value))
         running[:] = [waiting]
         await run_batched(waiting, manual.noack().events(), handle)
 

@@ -49,3 +49,11 @@ def parse(raw: bytes) -> SignalRecord:
     if isinstance(message, list) and message:
         return SignalRecord(items=message)
     raise ValueError("a signals record is a tick, a signal or a non-empty array of signals")
+
+
+def count(raw: bytes) -> int:
+    """How many signals a record carries (a tick or an unreadable record: one), for batch sizes."""
+    try:
+        return max(1, len(parse(raw).items))
+    except (ValueError, TypeError):
+        return 1
