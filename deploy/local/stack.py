@@ -70,6 +70,19 @@ def _wait(what: str, check: object, log: Path | None) -> None:
 
 # --- Kafka -----------------------------------------------------------------------------
 
+def cluster_id() -> str:
+    """A cluster id as StorageTool wants it: a uuid in url-safe base64, 22 chars, unpadded.
+
+    Never starting with '-': the tool's argument parser takes such an id for an option and
+    the format fails (1 fresh stack in 64); Kafka's own Uuid.randomUuid avoids it the same way."""
+    import base64
+
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not candidate.startswith("-"):
+            return candidate
+
+
 def _kafka_libs() -> Path:
     """Copy the Kafka jars from Maven Central (cached in ~/.m2) into .run/kafka/libs."""
     libs = RUN / "kafka" / "libs"
@@ -123,10 +136,8 @@ def kafka_up() -> str:
     java = ["java", "-Xms256m", "-Xmx512m", "-XX:+UseG1GC",
             f"-Dlog4j2.configurationFile={HERE / 'kafka-log4j2.properties'}", "-cp", classpath]
     cluster_file = home / "cluster.id"
-    if not cluster_file.exists():
-        # StorageTool wants a base64 uuid (22 chars, url-safe, unpadded).
-        import base64
-        cluster_file.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
+    if not cluster_file.exists() or cluster_file.read_text().startswith("-"):  # a failed format kept no data
+        cluster_file.write_text(cluster_id())
     fmt = subprocess.run([*java, "kafka.tools.StorageTool", "format", "-t", cluster_file.read_text(),
                           "-c", str(config), "--ignore-formatted"],
                          capture_output=True, text=True)
