@@ -238,8 +238,14 @@ def _stop(name: str, pidfile: Path) -> str:
 def up() -> None:
     RUN.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    redis_was_running = _pid_alive(RUN / "redis" / "redis.pid") is not None
     say(redis_up())
-    say(kafka_up())
+    try:
+        say(kafka_up())
+    except BaseException:
+        if not redis_was_running:  # no half-started stack left holding its port for the next try
+            say(_stop("Redis", RUN / "redis" / "redis.pid"))
+        raise
     say(f"stack ready in {time.monotonic() - started:.1f}s")
 
 
