@@ -203,7 +203,8 @@ def test_a_signals_record_steps_its_good_signals_and_refuses_the_bad_ones_one_by
         settings: Settings, pipeline: Processes) -> None:
     """The signals topic carries a message's signals grouped per partition: a malformed one
     and one on a partition that does not own its alert each go to warning.rejected with the
-    reason, and the good one beside them still becomes an alert."""
+    reason, and the good one beside them still becomes an alert; so does a record that is
+    not JSON at all, with its bytes."""
     from kafka import KafkaProducer
 
     from warning.feeds import partition_of
@@ -219,11 +220,14 @@ def test_a_signals_record_steps_its_good_signals_and_refuses_the_bad_ones_one_by
                                stray.model_dump_json().encode()]) + b"]"
     prod = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
     prod.send(settings.topic_prefix + "warning.signals", key=b"gas:440305001", value=record, partition=home).get(10)
+    prod.send(settings.topic_prefix + "warning.signals", key=b"gas:440305001", value=b"{not json",
+              partition=home).get(10)
     prod.close()
     (version,) = consume_all(settings, "warning.alerts", 1, timeout=90)
     assert (version["key"], version["tier"], version["version"]) == ("gas:440305001", "red", 1)
-    rejected = consume_all(settings, "warning.rejected", 2)
-    assert [r["stage"] for r in rejected] == ["lifecycle", "lifecycle"]
+    rejected = consume_all(settings, "warning.rejected", 3)
+    assert [r["stage"] for r in rejected] == ["lifecycle", "lifecycle", "lifecycle"]
+    assert rejected[2]["reason"].startswith("bad signals record:") and rejected[2]["payload"] == "{not json"
     assert rejected[0]["reason"].startswith("bad signal:") and orjson.loads(rejected[0]["payload"]) == {"hazard": "gas"}
     assert rejected[1]["reason"] == f"signal for gas:{stray_area} on partition {home}, its state lives on " \
                                     f"{partition_of(f'gas:{stray_area}', parts)}"

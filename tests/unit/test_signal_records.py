@@ -59,9 +59,12 @@ def test_a_record_is_a_tick_a_signal_or_an_array_of_them() -> None:
         parse(b'{"tick": null}')
 
 
-def test_a_record_weighs_its_signal_count() -> None:
-    from warning.pipeline.signal_records import count
+def test_a_record_read_once_weighs_its_signal_count_and_a_bad_one_carries_its_error() -> None:
+    from warning.pipeline.signal_records import read
 
     ((_, _, value),) = by_partition([signal("440305001", i) for i in range(7)], 1)
-    assert count(value) == 7
-    assert count(b'{"tick": 1780000000.5}') == 1 and count(b"{not json") == 1
+    assert read(value).weight == 7 and not read(value).error
+    assert read(b'{"tick": 1780000000.5}').weight == 1
+    bad = read(b"{not json")
+    assert (bad.weight, bad.items, bad.tick) == (1, [], None) and bad.error
+    assert "non-empty array" in read(b"[]").error

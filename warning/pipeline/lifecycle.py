@@ -50,6 +50,7 @@ from warning.pipeline.fanout import fan_out_batch
 log = structlog.get_logger()
 TICK_EVERY_S = 10.0
 WAITING_BATCHES = 4  # signals taken ahead of the batch in hand, in batches: then back-pressure
+Taken = tuple[EventT[bytes], signal_records.SignalRecord]  # an event and its record, parsed once on intake
 
 
 @dataclass
@@ -66,14 +67,13 @@ def register(app: faust.App, c: Container) -> None:
     rejected = raw_topic(app, c.topics.rejected)
     table = app.Table("alert-lifecycle", default=dict, partitions=app.conf.topic_partitions)
 
-    async def advance(events: list[EventT[bytes]]) -> Stepped:
+    async def advance(taken: list[Taken]) -> Stepped:
         out = Stepped()
-        for event in events:
-            key, raw, partition = event.key, event.value, event.message.partition
-            try:
-                record = signal_records.parse(raw)
-            except (ValueError, TypeError) as exc:
-                await reject(rejected, "lifecycle", f"bad signals record: {exc}", c.topics.signals, key, raw)
+        for event, record in taken:
+            key, partition = event.key, event.message.partition
+            if record.error:
+                await reject(rejected, "lifecycle", f"bad signals record: {record.error}", c.topics.signals, key,
+                             event.value)
                 continue
             if record.tick is not None:
                 apply(out, key.decode() if key else "", None, record.tick, partition)
@@ -113,8 +113,8 @@ def register(app: faust.App, c: Container) -> None:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
-    async def handle(events: list[EventT[bytes]]) -> None:
-        stepped = await advance(events)
+    async def handle(taken: list[Taken]) -> None:
+        stepped = await advance(taken)
         await dispatch(stepped.versions)
         published = []
         for version in stepped.versions:
@@ -129,10 +129,10 @@ def register(app: faust.App, c: Container) -> None:
             # (Faust's table[key] = v would use the current event's).
             table.data[alert_key] = state
             table.send_changelog(partition, alert_key, state)
-        for event in events:
+        for event, _ in taken:
             event.ack()
 
-    running: list[Waiting[EventT[bytes], TP]] = []  # the agent's current batcher, for revocations
+    running: list[Waiting[Taken, TP]] = []  # the agent's current batcher, for revocations
 
     async def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         for waiting in running:  # their new owner replays these signals
@@ -144,10 +144,11 @@ def register(app: faust.App, c: Container) -> None:
     async def lifecycle(stream: faust.StreamT[bytes]) -> None:
         manual: Any = stream  # Stream.noack() is not on the StreamT protocol
         size = c.settings.dispatch_batch
-        waiting: Waiting[EventT[bytes], TP] = Waiting(size, WAITING_BATCHES * size, lambda e: e.message.tp,
-                                                      weight=lambda e: signal_records.count(e.value))
+        waiting: Waiting[Taken, TP] = Waiting(size, WAITING_BATCHES * size, lambda t: t[0].message.tp,
+                                              weight=lambda t: t[1].weight)
         running[:] = [waiting]
-        await run_batched(waiting, manual.noack().events(), handle)
+        events = ((event, signal_records.read(event.value)) async for event in manual.noack().events())
+        await run_batched(waiting, events, handle)
 
     @app.timer(TICK_EVERY_S)
     async def tick() -> None:

@@ -33,10 +33,17 @@ def by_partition(signals: Iterable[TierSignal], partitions: int) -> list[tuple[i
 
 @dataclass
 class SignalRecord:
-    """What one record holds: a tick (its time), or signal payloads still to validate."""
+    """What one record holds: a tick (its time), signal payloads still to validate, or the
+    reason it is neither."""
 
     tick: float | None = None
     items: list[Any] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def weight(self) -> int:
+        """Signals it carries, for batch sizes (a tick or a bad record: one)."""
+        return max(1, len(self.items))
 
 
 def parse(raw: bytes) -> SignalRecord:
@@ -51,9 +58,9 @@ def parse(raw: bytes) -> SignalRecord:
     raise ValueError("a signals record is a tick, a signal or a non-empty array of signals")
 
 
-def count(raw: bytes) -> int:
-    """How many signals a record carries (a tick or an unreadable record: one), for batch sizes."""
+def read(raw: bytes) -> SignalRecord:
+    """:func:`parse`, with a bad record returned carrying its error (read once, on intake)."""
     try:
-        return max(1, len(parse(raw).items))
-    except (ValueError, TypeError):
-        return 1
+        return parse(raw)
+    except (ValueError, TypeError) as exc:
+        return SignalRecord(error=str(exc))
