@@ -8,8 +8,13 @@ answer as the live run.
 
 State is a JSON-able dict kept in a Faust table keyed by the alert key::
 
-    {"hazard", "area", "stations": {"station#rule": [tier, epoch_s]},
+    {"hazard", "area", "stations": {"station#rule": [tier, epoch_s]}, "withdrawn": {source: epoch_s},
      "alert_id", "tier", "version", "identifiers", "expires", "below_since"}
+
+A source's signals apply in event-time order only: one older than the last applied for
+its source (or its withdrawal) is a replay — evaluate re-derives a partition's signals
+after a crash, and the lifecycle has usually applied them already — and changes nothing.
+Applied again after newer ones, an old red would re-issue a red that had been downgraded.
 """
 
 from __future__ import annotations
@@ -72,6 +77,8 @@ def step(
 
     Mutates ``state``; returns the new alert version when the alert changed.
     """
+    if signal is not None and _replayed(state, signal.source, now):
+        return None
     if signal is not None:
         state.setdefault("hazard", signal.hazard)
         state.setdefault("area", signal.area)
@@ -79,6 +86,7 @@ def step(
             state["polygons"], state["circles"] = signal.polygons, signal.circles
         if signal.final:
             state.setdefault("stations", {}).pop(signal.source, None)
+            state.setdefault("withdrawn", {})[signal.source] = now
         else:
             state.setdefault("stations", {})[signal.source] = [signal.tier.value, now]
     state.setdefault("tier", Tier.none.value)
@@ -86,6 +94,10 @@ def step(
     for station_id, (_, at) in list(stations.items()):
         if now - at >= config.ttl_s:
             del stations[station_id]  # a station silent this long no longer counts
+    gone: dict[str, float] = state.get("withdrawn", {})
+    for source, at in list(gone.items()):
+        if now - at >= config.ttl_s:
+            del gone[source]  # its replays are long over
     area_tier = Tier.highest([Tier(tier) for tier, _ in stations.values()])
 
     if is_active(state) and now >= state["expires"]:
@@ -109,6 +121,13 @@ def step(
     if area_tier is Tier.none:
         _clear(state)
     return version
+
+
+def _replayed(state: LifecycleState, source: str, at: float) -> bool:
+    """Whether a signal is older than the last one applied for its source (or its withdrawal)."""
+    applied = state.get("stations", {}).get(source)
+    last = applied[1] if applied else state.get("withdrawn", {}).get(source)
+    return last is not None and at < float(last)
 
 
 def _clear(state: LifecycleState) -> None:

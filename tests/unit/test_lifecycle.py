@@ -66,3 +66,34 @@ def test_expiry_ends_the_alert_without_a_message_and_a_new_crossing_issues_a_new
 def test_alert_id_is_deterministic_and_safe() -> None:
     assert new_alert_id("gas", "station:X/1", T0) == new_alert_id("gas", "station:X/1", T0)
     assert new_alert_id("gas", "station:X/1", T0) == "gas-station_X_1-20260701T000000Z"
+
+
+def test_a_replayed_older_signal_changes_nothing() -> None:
+    """After a crash evaluate re-derives signals the lifecycle has already applied: an old
+    red arriving after the downgrade it preceded must not re-issue red."""
+    state: dict[str, object] = {}
+    red, blue = signal(Tier.red, T0), signal(Tier.blue, T0 + 120)
+    assert step(state, red, T0, CONFIG) is not None
+    assert step(state, blue, T0 + 120, CONFIG) is None
+    downgraded = step(state, None, T0 + 720, CONFIG)
+    assert downgraded and (downgraded.tier, downgraded.version) == (Tier.blue, 2)
+    before = repr(state)
+    assert step(state, red, T0, CONFIG) is None
+    assert step(state, blue, T0 + 120, CONFIG) is None  # the same signal again: nothing new either
+    assert repr(state) == before
+    newer = step(state, signal(Tier.red, T0 + 800), T0 + 800, CONFIG)
+    assert newer and (newer.tier, newer.version) == (Tier.red, 3)  # a genuinely newer one still counts
+
+
+def test_a_replayed_signal_older_than_its_withdrawal_changes_nothing() -> None:
+    state: dict[str, object] = {}
+    issued = signal(Tier.orange, T0, "cap:chain-1")
+    withdrawn = signal(Tier.none, T0 + 60, "cap:chain-1").model_copy(update={"final": True})
+    assert step(state, issued, T0, CONFIG) is not None
+    cancel = step(state, withdrawn, T0 + 60, CONFIG)
+    assert cancel and cancel.msg_type == "Cancel"
+    assert step(state, issued, T0, CONFIG) is None
+    assert state["tier"] == "none" and "alert_id" not in state
+    # The tombstone lasts as long as a silent station would count, then goes.
+    step(state, None, T0 + 60 + CONFIG.ttl_s, CONFIG)
+    assert state["withdrawn"] == {}

@@ -91,6 +91,26 @@ def test_lifecycle_versions_are_consecutive_and_reference_earlier_ones(events: l
         chain.append(version.identifier)
 
 
+
+@settings(max_examples=200)
+@given(signals, st.data())
+def test_replaying_applied_signals_changes_nothing(events: list[tuple[str, Tier, int]], data: st.DataObject) -> None:
+    """A worker that crashes before its window flush replays readings, and evaluate sends
+    their signals again, after the lifecycle applied them: any of them, in any order."""
+    config = LifecycleConfig(ttl_s=6 * 3600, downgrade_hold_s=300)
+    state: dict[str, object] = {}
+    now = T0.timestamp()
+    applied = []
+    for station, tier, gap in events:
+        now += gap
+        applied.append((TierSignal(hazard="rainstorm", area="A", station_id=station, tier=tier,
+                                   at=datetime.fromtimestamp(now, UTC), rule_id="rainstorm"), now))
+        step(state, *applied[-1], config)
+    before = deepcopy(state)
+    for signal, at in data.draw(st.lists(st.sampled_from(applied), max_size=20)):
+        assert step(state, signal, at, config) is None
+    assert state == before
+
 @settings(max_examples=200)
 @given(signals, st.floats(0, 1))
 def test_a_tick_changes_an_alert_at_its_due_time_and_not_before(events: list[tuple[str, Tier, int]],
