@@ -12,8 +12,9 @@ State is a JSON-able dict kept in a Faust table keyed by the alert key::
      "alert_id", "tier", "version", "identifiers", "expires", "below_since"}
 
 A source's signals apply in event-time order only: one older than the last applied for
-its source (or its withdrawal) is a replay — evaluate re-derives a partition's signals
-after a crash, and the lifecycle has usually applied them already — and changes nothing.
+its source (or its withdrawal), or that same signal again, is a replay — evaluate
+re-derives a partition's signals after a crash, and the lifecycle has usually applied
+them already — and changes nothing.
 Applied again after newer ones, an old red would re-issue a red that had been downgraded.
 """
 
@@ -77,7 +78,7 @@ def step(
 
     Mutates ``state``; returns the new alert version when the alert changed.
     """
-    if signal is not None and _replayed(state, signal.source, now):
+    if signal is not None and _replayed(state, signal, now):
         return None
     if signal is not None:
         state.setdefault("hazard", signal.hazard)
@@ -123,11 +124,14 @@ def step(
     return version
 
 
-def _replayed(state: LifecycleState, source: str, at: float) -> bool:
-    """Whether a signal is older than the last one applied for its source (or its withdrawal)."""
-    applied = state.get("stations", {}).get(source)
-    last = applied[1] if applied else state.get("withdrawn", {}).get(source)
-    return last is not None and at < float(last)
+def _replayed(state: LifecycleState, signal: TierSignal, at: float) -> bool:
+    """Whether a signal is older than the last one applied for its source (or its withdrawal),
+    or that same signal again."""
+    applied = state.get("stations", {}).get(signal.source)
+    if applied:
+        return bool(at < applied[1] or (at == applied[1] and signal.tier.value == applied[0]))
+    withdrawn = state.get("withdrawn", {}).get(signal.source)
+    return withdrawn is not None and at <= withdrawn
 
 
 def _clear(state: LifecycleState) -> None:
