@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import wait_for
 from warning.bench import limits
 from warning.bench.gridworld import WebhookSink
 from warning.bench.webhook_sink import read
@@ -35,3 +36,37 @@ def test_the_webhook_ceiling_is_the_rate_of_posts_that_arrived(tmp_path: Path) -
         lines = sink.out.read_text().splitlines()
     assert per_s > 0
     assert Counter(line.partition("\t")[0] for line in lines) == {"ceiling": 300}  # every post, once
+
+
+def test_a_runs_namespace_is_dropped_whole_and_nothing_else(settings: Settings) -> None:
+    """The bench leaves the machine as it found it: every key of the run (more than one
+    deletion batch's worth) and its topics go; another namespace's keys stay."""
+    import redis
+
+    from warning.bench.harness import drop_namespace
+    from warning.feeds import ensure_topics
+    from warning.topics import TopicNames
+
+    run = settings.model_copy(update={"redis_prefix": f"{settings.redis_prefix}-run",
+                                      "topic_prefix": f"{settings.topic_prefix}run."})
+    ensure_topics(run)
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        with client.pipeline(transaction=False) as pipe:
+            for i in range(2500):
+                pipe.set(f"{run.redis_prefix}:k{i}", i)
+            pipe.set(f"{settings.redis_prefix}:kept", 1)
+            pipe.execute()
+        drop_namespace(run)
+        assert list(client.scan_iter(match=f"{run.redis_prefix}:*", count=1000)) == []
+        assert client.get(f"{settings.redis_prefix}:kept") == b"1"
+    finally:
+        client.close()
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:  # deletion is asynchronous in Kafka: the broker's metadata follows shortly
+        wait_for(lambda: not set(TopicNames(run.topic_prefix).all()) & set(admin.list_topics()), 30,
+                 "the run's topics deleted")
+    finally:
+        admin.close()

@@ -65,8 +65,14 @@ def drop_namespace(settings: Settings) -> None:
     finally:
         admin.close()
     client = redis.Redis.from_url(settings.redis_url)
+    doomed: list[bytes] = []
     for key in client.scan_iter(match=f"{settings.redis_prefix}:*", count=1000):
-        client.delete(key)
+        doomed.append(key)
+        if len(doomed) >= 1000:  # a round trip per key was ~50 s of a fan-out run's 400,000 deliveries
+            client.unlink(*doomed)
+            doomed.clear()
+    if doomed:
+        client.unlink(*doomed)
     client.close()
 
 
