@@ -122,7 +122,10 @@ class Worker:
 
     async def process(self, claimed: Sequence[Claimed], reclaimed: bool = True) -> None:
         now = time.time()
-        versions = await self.store.current_versions(c.job.alert_id for c in claimed)
+        # The alert's version came with most jobs (their alert record is read to decode them).
+        versions = {c.job.alert_id: c.latest for c in claimed if c.latest is not None}
+        if unread := {c.job.alert_id for c in claimed} - versions.keys():
+            versions.update(await self.store.current_versions(unread))
         # Only a reclaimed job can have been sent already (by a consumer that died before
         # acknowledging it); a freshly read one cannot, since enqueue never duplicates.
         statuses = await self.store.statuses([c.job for c in claimed]) if reclaimed else [None] * len(claimed)

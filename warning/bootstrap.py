@@ -76,13 +76,20 @@ class Container:
 
     async def refresh_grids(self) -> None:
         """Reload the registry when `warning grids import` has replaced it."""
-        version: Any = await self.redis.get(self.keys.grids_version)
+        await self.use_grids_version(await self.redis.get(self.keys.grids_version))
+
+    async def use_grids_version(self, version: Any) -> bool:
+        """Reload the registry if ``version`` (the stored one, read by the caller, maybe in
+        its own pipeline) is newer than the one in use; whether it did."""
         version = str(version) if version is not None else None
-        if version is not None and version != self.grids_version:
-            raw = await self.redis.get(self.keys.grids)
-            if raw:
-                self.grids = GridRegistry.from_geojson(raw, "redis")
-                self.grids_version = version
+        if version is None or version == self.grids_version:
+            return False
+        raw = await self.redis.get(self.keys.grids)
+        if not raw:
+            return False
+        self.grids = GridRegistry.from_geojson(raw, "redis")
+        self.grids_version = version
+        return True
 
     @cached_property
     def cap_style(self) -> CapStyle:

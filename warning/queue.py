@@ -64,6 +64,7 @@ class Claimed:
     stream: str
     entry_id: str
     job: DeliveryJob
+    latest: int | None = None  # the alert's current version, read with the job (None: not read)
 
 
 class DeliveryStore:
@@ -89,21 +90,30 @@ class DeliveryStore:
         if not alerts:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
-            for alert in alerts:
-                expires = alert.expires.timestamp()
-                as_json = alert.model_dump_json()
-                fields = {
-                    "alert_id": alert.alert_id, "key": alert.key, "hazard": alert.hazard, "area": alert.area,
-                    "tier": alert.tier.value, "version": alert.version, "msg_type": alert.msg_type,
-                    "expires": expires, "issued_at": alert.issued_at.timestamp(), "cause": alert.cause,
-                    "identifier": alert.identifier, "version_json": as_json, f"version_json:{alert.version}": as_json,
-                }
-                flat = [str(x) for pair in fields.items() for x in pair]
-                ttl = int(max(expires - time.time(), 0) + RETENTION_S)
-                await self._record(keys=[self.keys.alert(alert.alert_id), self.keys.active_alerts],
-                                   args=[alert.version, alert.tier.rank, expires, alert.alert_id, alert.msg_type,
-                                         ttl, *flat], client=pipe)
-            ranks = await pipe.execute()
+            await self.stage_records(pipe, alerts)
+            return self.recorded(await pipe.execute())
+
+    async def stage_records(self, pipe: Pipeline, alerts: Sequence[AlertVersion]) -> None:
+        """:meth:`record_alerts` as script calls in a caller's pipeline, one reply per alert
+        (read with :meth:`recorded`)."""
+        for alert in alerts:
+            expires = alert.expires.timestamp()
+            as_json = alert.model_dump_json()
+            fields = {
+                "alert_id": alert.alert_id, "key": alert.key, "hazard": alert.hazard, "area": alert.area,
+                "tier": alert.tier.value, "version": alert.version, "msg_type": alert.msg_type,
+                "expires": expires, "issued_at": alert.issued_at.timestamp(), "cause": alert.cause,
+                "identifier": alert.identifier, "version_json": as_json, f"version_json:{alert.version}": as_json,
+            }
+            flat = [str(x) for pair in fields.items() for x in pair]
+            ttl = int(max(expires - time.time(), 0) + RETENTION_S)
+            await self._record(keys=[self.keys.alert(alert.alert_id), self.keys.active_alerts],
+                               args=[alert.version, alert.tier.rank, expires, alert.alert_id, alert.msg_type,
+                                     ttl, *flat], client=pipe)
+
+    @staticmethod
+    def recorded(ranks: Sequence[Any]) -> list[Tier | None]:
+        """Each recorded alert's loudest tier so far, or None where the version was stale."""
         return [None if int(rank) < 0 else _BY_RANK[int(rank)] for rank in ranks]
 
     def stage_texts(self, pipe: Pipeline, alert: AlertVersion, texts: dict[str, str]) -> None:
@@ -214,14 +224,16 @@ class DeliveryStore:
                 shared = dict(zip(alerts, await pipe.execute(), strict=True))
         claimed = []
         for entry_id, stub in stubs:
+            latest = None
             if "text" not in stub:
                 record = shared.get(stub["alert_id"], {})
+                latest = int(record.get("version") or 0)
                 stub = {"msg_type": record.get(f"msg_type:{stub['version']}", record.get("msg_type")),
                         "expires": record.get(f"expires:{stub['version']}", record.get("expires", 0)),
                         "issued_at": record.get(f"issued_at:{stub['version']}", record.get("issued_at", 0)),
                         "text": record.get(f"text:{stub['version']}:{stub.get('language', 'zh-CN')}", ""),
                         **stub}
-            claimed.append(Claimed(stream, entry_id, DeliveryJob.model_validate(stub)))
+            claimed.append(Claimed(stream, entry_id, DeliveryJob.model_validate(stub), latest))
         return claimed
 
     async def read(self, channel: str, consumer: str, count: int, block_ms: int) -> list[Claimed]:

@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -92,6 +93,28 @@ async def test_superseded_and_expired_jobs_are_recorded_not_sent(container: Cont
     receipt = await container.redis.hgetall(container.keys.delivery(job("y0", version=1).delivery_id))
     assert receipt["status"] == "superseded" and receipt["reason"] == "a newer version of the alert exists"
 
+
+
+async def test_fanned_out_jobs_of_a_superseded_version_are_dropped_with_the_version_read_alongside(
+        container: Container) -> None:
+    """Fan-out's jobs are stubs decoded with their alert record, which says the current
+    version too: no second read of it before the superseded ones are dropped."""
+    orange = alert(Tier.orange, 1, alert_id="gas-440305001-s")
+    targeted = await fan_out(container, orange)
+    await container.store.record_alert(alert(Tier.red, 2, "Update", alert_id="gas-440305001-s"))
+    reads: list[set[str]] = []
+    separate_read = container.store.current_versions
+
+    async def counted(alert_ids: Any) -> dict[str, int]:
+        reads.append(set(alert_ids))
+        return await separate_read(reads[-1])
+
+    container.store.current_versions = counted  # type: ignore[method-assign]
+    notifier = RecordingNotifier()
+    await drain(container, notifier)
+    assert notifier.sent == [] and reads == []
+    counts = await container.redis.hgetall(container.keys.delivery_counts("gas-440305001-s", "sms"))
+    assert int(counts["superseded"]) == int(counts["targeted"]) > 0 and targeted > 0
 
 async def test_a_dead_consumers_jobs_are_reclaimed_and_sent_once(container: Container) -> None:
     await container.store.enqueue([job(f"r{i}") for i in range(20)])
@@ -244,6 +267,33 @@ async def test_a_batch_fans_out_each_alerts_latest_version_and_records_every_ver
     chain = await container.redis.hgetall(container.keys.escalation("gas-440305001-c"))
     assert float(chain["started"]) == other.issued_at.timestamp()
 
+
+
+async def test_fan_out_targets_with_a_grid_registry_imported_while_it_runs(container: Container,
+                                                                            tmp_path: Path) -> None:
+    """Fan-out reads the registry's version in the round trip that records the alert: a
+    re-import is used from the next alert on, with the new grid's staff."""
+    import redis
+
+    from warning.targeting.importer import import_recipients, store_grids
+
+    client = redis.Redis.from_url(container.settings.redis_url)
+    new_grid = (b'{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"grid_id":"440305009001",'
+                b'"name":"new"},"geometry":{"type":"Polygon","coordinates":[[[113.0,22.0],[113.1,22.0],'
+                b'[113.1,22.1],[113.0,22.0]]]}}]}')
+    people = tmp_path / "w9.csv"
+    people.write_text("id,role,phone,push_token,channels,grid,grids,level,jurisdiction,opted_in\n"
+                      "w9,grid_worker,+8613800000009,,sms,,440305009001,,,\n")
+    assert import_recipients(client, container.keys, people).upserted == 1
+    assert store_grids(client, container.keys, new_grid, "new.geojson") == 1
+    client.close()
+    assert "440305009001" not in {g.id for g in container.grids.grids}  # the worker still has the old one
+    red = alert(Tier.red, 1, alert_id="gas-440305009001-x").model_copy(update={"area": "440305009001"})
+    assert await fan_out(container, red) >= 1
+    queued = await container.redis.xrange(container.keys.queue("sms", Tier.red))
+    jobs = [orjson.loads(f["job"]) for _, f in queued]
+    assert {(j["recipient"], j["address"]) for j in jobs if j["recipient"] == "w9"} == {("w9", "+8613800000009")}
+    assert await container.redis.smembers(container.keys.alert_grids("gas-440305009001-x")) == {"440305009001"}
 
 async def test_retries_wait_in_the_delayed_set_and_give_up_at_the_deadline(container: Container) -> None:
     await container.store.enqueue([job("flaky")])

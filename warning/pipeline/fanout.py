@@ -4,11 +4,12 @@ Idempotent end to end: the alert record refuses to go back a version and the enq
 script refuses a (version, channel, recipient) it has seen, so replaying the lifecycle's
 signals after a crash sends nobody anything twice.
 
-A batch is the new versions of what the lifecycle agent took (at most 2 ms' worth): one
-record round trip, one read of the grids' staff, one write of texts, jobs and alert
-grids, one escalation read and write — about six round trips for the batch instead of
-about ten per alert. A version that a later one in the same batch supersedes is recorded
-(its history stays complete) but not fanned out: consumers would drop its jobs.
+A batch is the new versions of what the lifecycle agent took: one round trip records
+them and reads what targeting needs (the grids' version, their staff), one writes texts,
+jobs and alert grids (the jobs are visible to consumers from then), then the escalation
+timers are read and set — four round trips for the batch instead of about ten per alert.
+A version that a later one in the same batch supersedes is recorded (its history stays
+complete) but not fanned out: consumers would drop its jobs.
 Residents, the big audiences, are read and enqueued alert by alert in bounded batches.
 """
 
@@ -51,17 +52,27 @@ async def fan_out(c: Container, alert: AlertVersion) -> int:
 
 async def fan_out_batch(c: Container, alerts: Sequence[AlertVersion]) -> int:
     """Record every version (in order) and enqueue the deliveries of each alert's latest."""
-    await c.refresh_grids()
-    latest: dict[str, tuple[AlertVersion, Tier]] = {}
-    for alert, loudest in zip(alerts, await c.store.record_alerts(alerts), strict=True):
+    grids = _grids_of(c, alerts)
+    grid_ids = sorted({g.id for found in grids for g in found})
+    async with c.redis.pipeline(transaction=False) as pipe:  # what targeting reads, with the records
+        pipe.get(c.keys.grids_version)
+        await c.store.stage_records(pipe, alerts)
+        c.recipients.stage_staff(pipe, grid_ids)
+        grids_version, *replies = await pipe.execute()
+    recorded = c.store.recorded(replies[:len(alerts)])
+    workers, officers = c.recipients.staff_from(grid_ids, replies[len(alerts):])
+    if await c.use_grids_version(grids_version):  # `warning grids import` replaced them: use the new ones
+        grids = _grids_of(c, alerts)
+        workers, officers = await c.recipients.staff(g.id for found in grids for g in found)
+    latest: dict[str, tuple[AlertVersion, Tier, list[Grid]]] = {}
+    for alert, loudest, found in zip(alerts, recorded, grids, strict=True):
         if loudest is None:
             log.info("alert_version_stale", alert_id=alert.alert_id, version=alert.version)
         else:
-            latest[alert.alert_id] = (alert, loudest)  # a later version in the batch supersedes
-    plans = [plan for alert, loudest in latest.values() if (plan := _plan(c, alert, loudest))]
+            latest[alert.alert_id] = (alert, loudest, found)  # a later version in the batch supersedes
+    plans = [plan for alert, loudest, found in latest.values() if (plan := _plan(c, alert, loudest, found))]
     if not plans:
         return 0
-    workers, officers = await c.recipients.staff(g for p in plans for g in p.grid_ids)
     for p in plans:
         if p.policy.residents != "none":
             p.stubs = await c.recipients.resident_stubs(p.grid_ids, opted_in_only=p.policy.residents == "opted_in")
@@ -81,8 +92,11 @@ async def fan_out_batch(c: Container, alerts: Sequence[AlertVersion]) -> int:
     return sum(added.values())
 
 
-def _plan(c: Container, alert: AlertVersion, loudest: Tier) -> Plan | None:
-    grids = c.grids.for_alert(alert.area, alert.polygons, alert.circles)
+def _grids_of(c: Container, alerts: Sequence[AlertVersion]) -> list[list[Grid]]:
+    return [c.grids.for_alert(a.area, a.polygons, a.circles) for a in alerts]
+
+
+def _plan(c: Container, alert: AlertVersion, loudest: Tier, grids: list[Grid]) -> Plan | None:
     policy = c.directory.audience.get(audience_tier(alert.tier, loudest, alert.msg_type == "Cancel"))
     return Plan(alert, grids, policy, [], []) if policy is not None else None
 

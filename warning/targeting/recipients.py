@@ -7,16 +7,18 @@ pipelined batches (see importer.py); fan-out reads the grids an alert touches.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 
 from warning.keys import Keys
 from warning.targeting.directory import Person
 
 Record = dict[str, Any]
+Staff = tuple[dict[str, list[Record]], list[Record]]  # workers per grid, every officer
 RECORD_FIELDS = ("id", "phone", "push_token", "language", "channels", "opted_in", "level", "jurisdiction")
 
 
@@ -73,16 +75,24 @@ class RecipientStore:
     async def officers(self) -> list[Record]:
         return [orjson.loads(raw) for raw in await self.redis.hvals(self.keys.officers)]
 
-    async def staff(self, grid_ids: Iterable[str]) -> tuple[dict[str, list[Record]], list[Record]]:
+    async def staff(self, grid_ids: Iterable[str]) -> Staff:
         """The workers of each grid and every officer, in one round trip (a batch of alerts)."""
         ids = sorted(set(grid_ids))
         async with self.redis.pipeline(transaction=False) as pipe:
-            for grid_id in ids:
-                pipe.hvals(self.keys.workers(grid_id))
-            pipe.hvals(self.keys.officers)
-            *per_grid, officers = await pipe.execute()
+            self.stage_staff(pipe, ids)
+            return self.staff_from(ids, await pipe.execute())
+
+    def stage_staff(self, pipe: Pipeline, grid_ids: Sequence[str]) -> None:
+        """:meth:`staff` as commands of a caller's pipeline: ``len(grid_ids) + 1`` replies."""
+        for grid_id in grid_ids:
+            pipe.hvals(self.keys.workers(grid_id))
+        pipe.hvals(self.keys.officers)
+
+    @staticmethod
+    def staff_from(grid_ids: Sequence[str], replies: Sequence[Any]) -> Staff:
+        *per_grid, officers = replies
         workers = {grid_id: [orjson.loads(raw) for raw in values]
-                   for grid_id, values in zip(ids, per_grid, strict=True)}
+                   for grid_id, values in zip(grid_ids, per_grid, strict=True)}
         return workers, [orjson.loads(raw) for raw in officers]
 
     async def forget_address(self, person_id: str, channel: str, address: str) -> bool:
