@@ -18,6 +18,7 @@ import structlog
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from warning import redis_client
 from warning.cap.render import CapStyle, render_cap
 from warning.config import Settings, load_settings
 from warning.keys import Keys
@@ -49,8 +50,7 @@ class Container:
     @cached_property
     def redis(self) -> aioredis.Redis:
         """Created on first use, inside the running event loop."""
-        return aioredis.Redis.from_url(self.settings.redis_url, decode_responses=True,
-                                       health_check_interval=30)
+        return redis_client.connect(self.settings.redis_url, decode_responses=True, health_check_interval=30)
 
     @cached_property
     def store(self) -> DeliveryStore:
