@@ -62,7 +62,7 @@ class RecipientStore:
             for grid_id in ids:
                 pipe.execute_command("HVALS", keyfn(grid_id), **options)
             replies = await pipe.execute()
-        return [raw for values in replies for raw in values]
+        return [value for values in replies for value in values]
 
     async def _by_grid(self, keyfn: Any, grid_ids: Iterable[str]) -> list[Record]:
         return [orjson.loads(raw) for raw in await self._values(keyfn, grid_ids)]
