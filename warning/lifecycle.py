@@ -12,10 +12,10 @@ State is a JSON-able dict kept in a Faust table keyed by the alert key::
      "alert_id", "tier", "version", "identifiers", "expires", "below_since"}
 
 A source's signals apply in event-time order only: one older than the last applied for
-its source (or its withdrawal), or that same signal again, is a replay — evaluate
-re-derives a partition's signals after a crash, and the lifecycle has usually applied
-them already — and changes nothing.
-Applied again after newer ones, an old red would re-issue a red that had been downgraded.
+its source (or its withdrawal), or that same signal again, is a replay and changes
+nothing. Evaluate re-derives a partition's signals after a crash, which the lifecycle has
+usually applied already; applied again after newer ones, an old red would re-issue a red
+that had been downgraded.
 """
 
 from __future__ import annotations
