@@ -48,7 +48,8 @@ def settings(stack: None, unique: str, tmp_path: Path) -> Iterator[Settings]:
     """Settings isolated to this test: own topics, consumer group, Redis keys, sinks, ports.
     Channels write to local sinks; tests of the provider adapters switch to the sandbox."""
     settings = load_settings(topic_prefix=f"{unique}.", app_id=unique, redis_prefix=unique,
-                             sink_dir=tmp_path / "sinks", partitions=2, providers="sink",
+                             sink_dir=tmp_path / "sinks", worker_data_dir=tmp_path / "faust", partitions=2,
+                             providers="sink",
                              api_port=free_port(), sandbox_port=free_port())
     yield settings
     _delete_topics(settings)

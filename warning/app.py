@@ -17,10 +17,13 @@ from warning.pipeline import cap_feed, evaluate, lifecycle
 
 def create_app(container: Container) -> faust.App:
     settings = container.settings
+    datadir = settings.worker_data_dir / settings.app_id
+    datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     app = faust.App(
         settings.app_id,
         broker=settings.faust_broker,
         store="memory://",  # tables are rebuilt from their changelog topics on restart
+        datadir=str(datadir),
         topic_partitions=settings.partitions,
         topic_replication_factor=1,
         table_standby_replicas=0,

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # ``auto`` is live for a channel whose credentials are set, sandbox otherwise.
     providers: Literal["auto", "sandbox", "sink"] = "auto"
     sink_dir: Path = Path(".run/sinks")  # also where the sandbox records what it received
+    # Faust keeps a directory per app even with in-memory tables (default: <app_id>-data in
+    # the working directory, one per test or bench run); they live here instead.
+    worker_data_dir: Path = Path(".run/faust")
     sandbox_port: int = Field(default=38081, ge=1, le=65535)
     # How providers reach this deployment's API (Twilio callbacks are signed over this URL).
     public_url: str = ""  # empty: http://127.0.0.1:<api_port>
@@ -72,7 +75,7 @@ class Settings(BaseSettings):
     retry_deadline_s: float = Field(default=300.0, gt=0)  # after the alert's issue; then next channel
     consumer_batch: int = Field(default=500, ge=1, le=10_000)
     visibility_timeout_s: float = Field(default=30, gt=0)
-    enqueue_batch: int = Field(default=500, ge=1)
+    enqueue_batch: int = Field(default=500, ge=1, le=5_000)  # jobs per enqueue script call
     dispatch_batch: int = Field(default=200, ge=1, le=10_000)  # signals stepped and fanned out together
     # How long the worker's Kafka producer waits to fill a batch. 0 suits warnings (each hop
     # sends at once); 5 ms measured +30-40 % alerts/s in a 20,000-alert burst and +5 ms p50

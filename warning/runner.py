@@ -19,6 +19,7 @@ def env_for(settings: Settings) -> dict[str, str]:
     return {
         "WARNING_TOPIC_PREFIX": settings.topic_prefix, "WARNING_APP_ID": settings.app_id,
         "WARNING_REDIS_PREFIX": settings.redis_prefix, "WARNING_SINK_DIR": str(settings.sink_dir),
+        "WARNING_WORKER_DATA_DIR": str(settings.worker_data_dir),
         "WARNING_PARTITIONS": str(settings.partitions), "WARNING_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "WARNING_REDIS_URL": settings.redis_url,
         "WARNING_VISIBILITY_TIMEOUT_S": str(settings.visibility_timeout_s),

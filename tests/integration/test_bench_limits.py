@@ -40,7 +40,8 @@ def test_the_webhook_ceiling_is_the_rate_of_posts_that_arrived(tmp_path: Path) -
 
 def test_a_runs_namespace_is_dropped_whole_and_nothing_else(settings: Settings) -> None:
     """The bench leaves the machine as it found it: every key of the run (more than one
-    deletion batch's worth) and its topics go; another namespace's keys stay."""
+    deletion batch's worth), its topics and its workers' Faust directory go; another
+    namespace's keys and directory stay."""
     import redis
 
     from warning.bench.harness import drop_namespace
@@ -48,8 +49,11 @@ def test_a_runs_namespace_is_dropped_whole_and_nothing_else(settings: Settings) 
     from warning.topics import TopicNames
 
     run = settings.model_copy(update={"redis_prefix": f"{settings.redis_prefix}-run",
-                                      "topic_prefix": f"{settings.topic_prefix}run."})
+                                      "topic_prefix": f"{settings.topic_prefix}run.",
+                                      "app_id": f"{settings.app_id}-run"})
     ensure_topics(run)
+    for app_id in (run.app_id, settings.app_id):
+        (settings.worker_data_dir / app_id / "v1" / "tables").mkdir(parents=True)
     client = redis.Redis.from_url(settings.redis_url)
     try:
         with client.pipeline(transaction=False) as pipe:
@@ -60,6 +64,7 @@ def test_a_runs_namespace_is_dropped_whole_and_nothing_else(settings: Settings) 
         drop_namespace(run)
         assert list(client.scan_iter(match=f"{run.redis_prefix}:*", count=1000)) == []
         assert client.get(f"{settings.redis_prefix}:kept") == b"1"
+        assert sorted(p.name for p in settings.worker_data_dir.iterdir()) == [settings.app_id]
     finally:
         client.close()
     from kafka import KafkaAdminClient

@@ -72,6 +72,19 @@ async def test_enqueue_twice_queues_once(container: Container) -> None:
     assert Counter(j.recipient for j in notifier.sent) == Counter({f"r{i}": 1 for i in range(2345)})
 
 
+async def test_a_partly_replayed_batch_queues_only_its_new_recipients_once(container: Container) -> None:
+    """The script checks a batch's members at once: the known ones are skipped, and a
+    recipient twice in the same batch is queued once."""
+    assert await container.store.enqueue([job(f"r{i}") for i in range(10)], batch=500) == 10
+    again = [job(f"r{i}") for i in range(5, 15)] + [job("r12"), job("r3")]
+    assert await container.store.enqueue(again, batch=500) == 5
+    entries = await container.redis.xrange(container.keys.queue("sms", Tier.red))
+    recipients = [orjson.loads(fields["job"])["recipient"] for _, fields in entries]
+    assert Counter(recipients) == Counter({f"r{i}": 1 for i in range(15)})
+    counts = await container.redis.hgetall(container.keys.delivery_counts("a1", "sms"))
+    assert (counts["queued"], counts["targeted"]) == ("15", "15")
+
+
 async def test_red_lane_drains_before_blue(container: Container) -> None:
     await container.store.enqueue([job(f"b{i}", Tier.blue, alert_id="ab") for i in range(5)])
     await container.store.enqueue([job(f"r{i}", Tier.red, alert_id="ar") for i in range(5)])

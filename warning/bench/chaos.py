@@ -17,7 +17,7 @@ import redis
 from warning.bench import gridworld
 from warning.bench.harness import STACK
 from warning.bench.ours import send
-from warning.bench.residents import arrivals, lines, resident_pipeline
+from warning.bench.residents import SinkLines, arrivals, resident_pipeline
 from warning.config import Settings
 from warning.keys import Keys
 
@@ -62,9 +62,9 @@ def scenario(base: Settings, run: int) -> dict[str, Any]:
     with resident_pipeline(base, "chaos", run, 1, RECIPIENTS, visibility_timeout_s=5.0) as (settings, procs):
         produced = send(settings, [gridworld.crossing(0, f"chaos{run}")])
         sink = settings.sink_dir / "push.jsonl"
-        deadline = time.monotonic() + 300
-        while lines(sink) < RECIPIENTS and time.monotonic() < deadline:
-            done = lines(sink) / RECIPIENTS
+        deadline, lines = time.monotonic() + 300, SinkLines(sink)
+        while lines() < RECIPIENTS and time.monotonic() < deadline:
+            done = lines() / RECIPIENTS
             if done >= 0.2 and "consumer_killed" not in faults:
                 procs.kill("push-0")
                 faults["consumer_killed"] = time.time()

@@ -26,6 +26,7 @@ import orjson
 import redis
 
 from warning.bench.harness import ROOT, drop_namespace, namespace
+from warning.bench.residents import SinkLines
 from warning.bootstrap import bootstrap
 from warning.config import Settings
 from warning.keys import Keys
@@ -116,8 +117,8 @@ def scenario(base: Settings, run: int) -> dict[str, Any]:
             rewrites_before = _aof_rewrites(client)
             asyncio.run(enqueue(second))
             sink = sinks / "push.jsonl"
-            deadline = time.monotonic() + 600
-            while (sink.read_bytes().count(b"\n") if sink.exists() else 0) < count:
+            deadline, lines = time.monotonic() + 600, SinkLines(sink)
+            while lines() < count:
                 if time.monotonic() > deadline:
                     raise TimeoutError("the drain did not finish in 10 minutes")
                 time.sleep(0.2)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -52,9 +53,10 @@ def namespace(base: Settings, scenario: str, run: int, **overrides: Any) -> Sett
 
 
 def drop_namespace(settings: Settings) -> None:
-    """Delete a run's topics, consumer group and Redis keys."""
+    """Delete a run's topics, consumer group, Redis keys and its workers' Faust directory."""
     import redis
 
+    shutil.rmtree(settings.worker_data_dir / settings.app_id, ignore_errors=True)
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="warning-bench")
     try:
         mine = [t for t in admin.list_topics() if t.startswith((settings.topic_prefix, f"{settings.app_id}-"))]

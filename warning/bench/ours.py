@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from warning.bench import gridworld
 from warning.bench.gridworld import BENCH_DIR, WebhookSink
 from warning.bench.harness import drop_namespace, namespace
-from warning.bench.webhook_sink import read
+from warning.bench.webhook_sink import Received
 from warning.config import Settings
 from warning.feeds import batch_by_partition, ensure_topics, producer
 from warning.keys import Keys
@@ -94,11 +94,11 @@ def grid_key(reading: dict[str, Any]) -> str:
 
 def wait_for_keys(sink: WebhookSink, keys: set[str], timeout: float,
                   procs: Processes | None = None) -> dict[str, float]:
-    deadline = time.monotonic() + timeout
+    deadline, received = time.monotonic() + timeout, Received(sink.out)
     while True:
-        got = read(sink.out)
-        if keys <= set(got):
-            return got
+        got = received()
+        if all(k in got for k in keys):
+            return dict(got)
         if procs is not None and (dead := procs.dead()):
             raise RuntimeError(f"bench process died: {dead} (logs in {procs.log_dir})")
         if time.monotonic() > deadline:

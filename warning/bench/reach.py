@@ -16,7 +16,7 @@ from warning.bench import gridworld
 from warning.bench.gridworld import percentile, sample
 from warning.bench.kafka_probe import AlertWatcher
 from warning.bench.ours import send, warm_producer
-from warning.bench.residents import arrivals, lines, resident_pipeline
+from warning.bench.residents import SinkLines, arrivals, resident_pipeline
 from warning.config import Settings
 from warning.feeds import batch_by_partition, producer
 
@@ -77,8 +77,8 @@ def scenario(base: Settings, run: int) -> dict[str, Any]:
         background.stop.set()
         background.join()
         sink = settings.sink_dir / "push.jsonl"
-        deadline = time.monotonic() + 180
-        while lines(sink) < CROSSINGS * RECIPIENTS and time.monotonic() < deadline:
+        deadline, lines = time.monotonic() + 180, SinkLines(sink)
+        while lines() < CROSSINGS * RECIPIENTS and time.monotonic() < deadline:
             if procs.dead():
                 raise RuntimeError(f"bench process died: {procs.dead()}")
             time.sleep(0.2)
