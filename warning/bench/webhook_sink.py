@@ -15,6 +15,8 @@ from pathlib import Path
 import orjson
 from aiohttp import web
 
+from warning.bench.tail import Tail
+
 
 def keys_of(body: dict[str, object]) -> list[str]:
     alerts = body.get("alerts")
@@ -44,29 +46,21 @@ def app(out: Path) -> web.Application:
 
 class Received:
     """First receive time per key (a repeat is a duplicate, counted separately by callers),
-    reading only what the sink appended since the last call: the bench polls while the
-    pipeline runs on the same cores, and re-parsing the whole file each time would compete."""
+    reading only what the sink appended since the last call."""
 
     def __init__(self, out: Path) -> None:
-        self.out = out
-        self._offset = 0
+        self._tail = Tail(out)
         self._got: dict[str, float] = {}
 
     def __call__(self) -> dict[str, float]:
-        if self.out.exists():
-            with self.out.open("rb") as f:
-                f.seek(self._offset)
-                added = f.read()
-            whole = added[:added.rfind(b"\n") + 1]  # a line still being written is read next time
-            self._offset += len(whole)
-            for line in whole.decode().splitlines():
-                key, _, at = line.partition("\t")
-                self._got.setdefault(key, float(at))
+        for line in self._tail().decode().splitlines():
+            key, _, at = line.partition("\t")
+            self._got.setdefault(key, float(at))
         return self._got
 
 
 def read(out: Path) -> dict[str, float]:
-    return dict(Received(out)())
+    return Received(out)()
 
 
 if __name__ == "__main__":
