@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
 from kafka.partitioner.default import murmur2
 
 from warning.config import Settings
@@ -21,7 +21,8 @@ from warning.topics import TopicNames
 
 
 class TopicMismatch(RuntimeError):
-    """A topic exists with another partition count than the pipeline is configured for."""
+    """The pipeline's topics are not as configured: another partition count than the
+    setting, or partitions that no leader serves within the startup deadline."""
 
 
 def ensure_topics(settings: Settings) -> list[str]:
@@ -53,9 +54,28 @@ def ensure_topics(settings: Settings) -> list[str]:
                 raise TopicMismatch(
                     f"topic {topic.get('name')} has {count} partitions but WARNING_PARTITIONS is "
                     f"{settings.partitions}; use a matching setting or a new WARNING_TOPIC_PREFIX")
+        wait_until_served(settings, names, timeout_s=max(deadline - time.monotonic(), 1.0))
         return missing
     finally:
         admin.close()
+
+
+def wait_until_served(settings: Settings, names: Iterable[str], timeout_s: float) -> dict[TopicPartition, int]:
+    """Wait until every partition's leader answers for it; returns the end offsets.
+
+    On a broker that has just started, metadata names a partition's leader before that
+    broker serves it: the first produces were refused with NotLeaderForPartitionError and
+    retried, a screen of warnings on every `make run`. A ListOffsets request is answered
+    only by the serving leader, and the consumer retries it quietly."""
+    partitions = [TopicPartition(n, p) for n in names for p in range(settings.partitions)]
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, client_id="warning-admin",
+                             enable_auto_commit=False, allow_auto_create_topics=False)
+    try:
+        return dict(consumer.end_offsets(partitions, timeout_ms=int(timeout_s * 1000)))
+    except KafkaTimeoutError as exc:
+        raise TopicMismatch(f"topic partitions not served by their leader after {timeout_s:.0f}s: {exc}") from exc
+    finally:
+        consumer.close()
 
 
 def producer(settings: Settings) -> KafkaProducer:
