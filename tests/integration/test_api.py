@@ -186,6 +186,8 @@ def test_feedback_reads_cap_report_and_operations(api: dict[str, Any], settings:
     for name in ("warning_queue_depth", "warning_deliveries_total", "warning_seconds_to_reach_bucket",
                  "warning_escalations_total", "warning_pipeline_lag_messages"):
         assert name in metrics
+    for topic in ("feeds.observations", "feeds.cap", "warning.signals"):  # a value per input, not just the name
+        assert f'warning_pipeline_lag_messages{{topic="{settings.topic_prefix}{topic}"}}' in metrics
     paths = httpx.get(api["url"] + "/openapi.json").json()["paths"]
     assert {"/v1/feeds/observations", "/v1/feeds/cap", "/v1/alerts", "/v1/alerts/{alert_id}/ack",
             "/v1/alerts/{alert_id}/report", "/readyz", "/metrics"} <= set(paths)

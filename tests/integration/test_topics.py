@@ -1,11 +1,14 @@
-"""The pipeline's topics at startup: created as configured, served, or refused with the reason."""
+"""The pipeline's topics: created as configured at startup, served, or refused with the reason;
+and the worker's lag on its inputs, as /metrics reports it."""
 
 from __future__ import annotations
 
 import pytest
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
+from kafka.structs import OffsetAndMetadata
 
+from warning.api.ops import consumer_lag
 from warning.config import Settings
 from warning.feeds import TopicMismatch, ensure_topics, wait_until_served
 from warning.topics import TopicNames
@@ -48,3 +51,30 @@ def test_partitions_no_leader_serves_are_refused_after_the_deadline(settings: Se
     assert set(wait_until_served(settings, names, timeout_s=10).values()) == {0}
     with pytest.raises(TopicMismatch, match="not served by their leader after 1s"):
         wait_until_served(settings, [f"{settings.topic_prefix}never-created"], timeout_s=1)
+
+
+def test_pipeline_lag_counts_what_the_worker_has_not_committed_and_from_the_start_where_it_never_did(
+        settings: Settings) -> None:
+    """A worker that is up but takes nothing (the chaos bench's stalled restart) must show as lag."""
+    ensure_topics(settings)
+    topics = TopicNames(settings.topic_prefix)
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    try:
+        for _ in range(5):
+            producer.send(topics.observations, value=b"{}", partition=0)
+        for _ in range(2):
+            producer.send(topics.signals, value=b"[]", partition=1)
+        producer.send(topics.alerts, value=b"{}", partition=0)  # not the worker's input
+        producer.flush()
+    finally:
+        producer.close()
+    assert consumer_lag(settings) == {topics.observations: 5, topics.cap: 0, topics.signals: 2}
+
+    group = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=settings.app_id,
+                          enable_auto_commit=False)
+    try:
+        group.assign([TopicPartition(topics.observations, 0)])
+        group.commit({TopicPartition(topics.observations, 0): OffsetAndMetadata(3, "", -1)})
+    finally:
+        group.close()
+    assert consumer_lag(settings) == {topics.observations: 2, topics.cap: 0, topics.signals: 2}

@@ -6,6 +6,7 @@ import asyncio
 import time
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -14,8 +15,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from warning import reach
 from warning.api.deps import Runtime, runtime
 from warning.config import CHANNELS, Settings
+from warning.topics import TopicNames
 
 router = APIRouter(tags=["operations"])
+log = structlog.get_logger()
 
 
 @router.get("/healthz")
@@ -42,17 +45,29 @@ async def readyz(rt: Annotated[Runtime, Depends(runtime)]) -> Response:
 
 
 def consumer_lag(settings: Settings) -> dict[str, int]:
-    """Messages behind per topic for the pipeline's consumer group (blocking; run in a thread)."""
-    from kafka import KafkaAdminClient, KafkaConsumer
+    """Messages the Faust worker has not processed yet, per input topic (blocking; run in a thread).
 
+    Counted from the worker group's committed offsets. A partition the group has never
+    committed counts from its beginning, where the worker starts (``auto_offset_reset``
+    earliest): a worker that is up but takes nothing shows as lag that grows, not as none."""
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+    topics = TopicNames(settings.topic_prefix)
+    partitions = [TopicPartition(topic, p) for topic in (topics.observations, topics.cap, topics.signals)
+                  for p in range(settings.partitions)]
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="warning-metrics")
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, client_id="warning-metrics",
+                             enable_auto_commit=False, allow_auto_create_topics=False)
     try:
-        committed = admin.list_consumer_group_offsets(settings.app_id)
-        ends = consumer.end_offsets(list(committed)) if committed else {}
+        offsets = admin.list_group_offsets(settings.app_id).get(settings.app_id, {})
+        committed = {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+        ends = consumer.end_offsets(partitions, timeout_ms=5000)
+        never = [tp for tp in partitions if tp not in committed]
+        starts = consumer.beginning_offsets(never, timeout_ms=5000) if never else {}
         lag: dict[str, int] = {}
-        for tp, meta in committed.items():
-            lag[tp.topic] = lag.get(tp.topic, 0) + max(ends.get(tp, 0) - meta.offset, 0)
+        for tp in partitions:
+            done = committed[tp] if tp in committed else starts[tp]
+            lag[tp.topic] = lag.get(tp.topic, 0) + max(ends[tp] - done, 0)
         return lag
     finally:
         consumer.close()
@@ -102,7 +117,8 @@ async def metrics(rt: Annotated[Runtime, Depends(runtime)]) -> Response:
     if time.monotonic() - _lag_cache["at"] > 10:
         try:
             _lag_cache["value"] = await asyncio.to_thread(consumer_lag, rt.settings)
-        except Exception:  # Kafka down: readiness says so; metrics still serve the rest
+        except Exception as exc:  # Kafka down: readiness says so; metrics still serve the rest
+            log.warning("pipeline_lag_unavailable", error=f"{type(exc).__name__}: {exc}")
             _lag_cache["value"] = {}
         _lag_cache["at"] = time.monotonic()
     lag = GaugeMetricFamily("warning_pipeline_lag_messages", "Messages not yet processed by the Faust worker",
