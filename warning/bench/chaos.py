@@ -8,12 +8,16 @@ and how long the restarted worker took to turn a new reading into a dispatched a
 from __future__ import annotations
 
 import itertools
+import shutil
 import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import redis
 
+from warning.api.ops import consumer_lag
 from warning.bench import gridworld
 from warning.bench.harness import STACK
 from warning.bench.ours import send
@@ -37,29 +41,34 @@ def _dispatched(settings: Settings, grid: str) -> bool:
 
 
 def _group_state(settings: Settings) -> dict[str, Any]:
-    """Where a restarted worker that never dispatched stands: committed offset and end
-    offset of each input partition of its consumer group (to tell unread from unprocessed)."""
-    from kafka import KafkaAdminClient, KafkaConsumer
+    """Where a restarted worker that never dispatched stands: what it has not processed per
+    input topic (from its group's committed offsets, as /metrics reports it) and its group."""
+    from kafka import KafkaAdminClient
 
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="warning-bench")
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
     try:
-        committed = admin.list_group_offsets(settings.app_id).get(settings.app_id, {})
-        ends = consumer.end_offsets(list(committed))
-        group = admin.describe_groups([settings.app_id])
-        return {"partitions": {f"{tp.topic}:{tp.partition}": [getattr(o, "offset", o), ends.get(tp)]
-                               for tp, o in sorted(committed.items()) if not tp.topic.endswith("changelog")},
-                "group": str(group)[:2000]}
+        return {"lag": consumer_lag(settings), "group": str(admin.describe_groups([settings.app_id]))[:2000]}
     except Exception as exc:  # diagnostics only
         return {"error": f"{type(exc).__name__}: {exc}"}
     finally:
-        consumer.close()
         admin.close()
+
+
+def thread_stacks(pid: int) -> str:
+    """Where every thread of a stalled process is (py-spy, from the bench extra), for the report."""
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if spy is None:
+        return "py-spy not installed"
+    dump = subprocess.run([spy, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=60)
+    return dump.stdout + dump.stderr
 
 
 def scenario(base: Settings, run: int) -> dict[str, Any]:
     faults: dict[str, float] = {}
-    with resident_pipeline(base, "chaos", run, 1, RECIPIENTS, visibility_timeout_s=5.0) as (settings, procs):
+    # INFO from our stages and from Faust (rebalances, recovery): a stall is rare, and its
+    # log is what tells where the restarted worker stopped. A few hundred lines a run.
+    with resident_pipeline(base, "chaos", run, 1, RECIPIENTS, log_level="INFO",
+                           visibility_timeout_s=5.0) as (settings, procs):
         produced = send(settings, [gridworld.crossing(0, f"chaos{run}")])
         sink = settings.sink_dir / "push.jsonl"
         deadline, lines = time.monotonic() + 300, SinkLines(sink)
@@ -83,7 +92,12 @@ def scenario(base: Settings, run: int) -> dict[str, Any]:
             if procs.dead():
                 raise RuntimeError(f"bench process died: {procs.dead()} (logs in {procs.log_dir})")
             if time.monotonic() > deadline:  # reported, not raised: the other figures still count
-                stalled = _group_state(settings)
+                stalled = {**_group_state(settings), "worker_stacks": thread_stacks(procs.children["worker"].pid)}
+                (procs.log_dir / "worker-stall-stacks.txt").write_text(stalled["worker_stacks"])
+                # Kept aside: the next run with this index starts its log directory afresh.
+                kept = procs.log_dir.with_name(f"{procs.log_dir.name}-stalled-{time.strftime('%Y%m%dT%H%M%S')}")
+                shutil.copytree(procs.log_dir, kept)
+                stalled["logs"] = str(kept)
                 break
             time.sleep(0.05)
         worker_back = time.time()

@@ -103,15 +103,22 @@ def versions() -> dict[str, str]:
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Median of every numeric figure across runs, with _min and _max beside it."""
+    """Median of every numeric figure across runs, with _min and _max beside it.
+
+    A figure some runs could not give (None: the restarted worker that never dispatched)
+    is the median of the runs that gave it, with ``_missing`` counting the others. Anything
+    else (a profile, a stall's diagnostics) is the last run's that has one."""
     out: dict[str, Any] = {}
     for key in runs[0]:
-        values = [r[key] for r in runs if isinstance(r.get(key), int | float) and not isinstance(r.get(key), bool)]
-        if len(values) == len(runs):
+        given = [r.get(key) for r in runs if r.get(key) is not None]
+        values = [v for v in given if isinstance(v, int | float) and not isinstance(v, bool)]
+        if values and len(values) == len(given):
             out[key] = round(statistics.median(values), 3)
             out[f"{key}_min"], out[f"{key}_max"] = round(min(values), 3), round(max(values), 3)
+            if len(values) < len(runs):
+                out[f"{key}_missing"] = len(runs) - len(values)
         else:
-            out[key] = runs[-1][key]  # non-numeric (a profile, a note): the last run's
+            out[key] = given[-1] if given else None
     return out
 
 

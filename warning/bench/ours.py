@@ -63,12 +63,15 @@ def send(settings: Settings, readings: list[dict[str, Any]], batch: int = 500,
     sent: dict[str, float] = {}
     by_station = {r["station_id"]: r for r in readings}
     try:
+        futures = []
         for partition, _, value in batch_by_partition(readings, settings.partitions, batch):
             at = time.time()
-            prod.send(topic, value=value, partition=partition)
+            futures.append(prod.send(topic, value=value, partition=partition))
             for station in _stations(value):
                 sent[grid_key(by_station[station])] = at
         prod.flush()
+        for future in futures:  # flush() returns even when a send failed: a lost reading must not pass
+            future.get(timeout=30)
     finally:
         if own:
             prod.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +38,7 @@ def people(grids: int, per_grid: int) -> Path:
 
 @contextlib.contextmanager
 def resident_pipeline(base: Settings, scenario: str, run: int, grids: int, per_grid: int, consumers: int = 3,
-                      **overrides: object) -> Iterator[tuple[Settings, Processes]]:
+                      log_level: str | None = None, **overrides: object) -> Iterator[tuple[Settings, Processes]]:
     """Grids 0..grids-1 with ``per_grid`` residents each, one spare empty grid; the Faust worker
     and ``consumers`` push consumers writing to local sinks."""
     directory = gridworld.directory("default-audience")
@@ -54,10 +55,14 @@ def resident_pipeline(base: Settings, scenario: str, run: int, grids: int, per_g
     finally:
         client.close()
     env = {**env_for(settings), "WARNING_DIRECTORY_FILE": str(directory),
-           "WARNING_LOG_LEVEL": os.environ.get("WARNING_BENCH_LOG_LEVEL", "WARNING"),
+           "WARNING_LOG_LEVEL": log_level or os.environ.get("WARNING_BENCH_LOG_LEVEL", "WARNING"),
            "WARNING_RATE_LIMITS": '{"push": 10000000, "sms": 10000000, "grid": 10000000}'}
+    if log_level:  # Faust's own lines too (rebalances, recovery)
+        env["WARNING_FAUST_LOG_LEVEL"] = log_level
+    logs = BENCH_DIR / "logs" / f"{scenario}{run}"
+    shutil.rmtree(logs, ignore_errors=True)  # this run's logs only (processes append: a restart keeps its first life's)
     try:
-        with Processes(BENCH_DIR / "logs" / f"{scenario}{run}", env=env) as procs:
+        with Processes(logs, env=env) as procs:
             procs.start("worker", "worker")
             for i in range(consumers):
                 procs.start(f"push-{i}", "consumer", "push")
