@@ -1,4 +1,5 @@
-"""Producing feeds to Kafka: observations batched per partition, as the ingest path does it."""
+"""Kafka for the pipeline: its topics checked at startup, the worker's lag on them, and feeds
+produced as the ingest path does it (observations batched per partition)."""
 
 from __future__ import annotations
 
@@ -68,14 +69,47 @@ def wait_until_served(settings: Settings, names: Iterable[str], timeout_s: float
     retried, a screen of warnings on every `make run`. A ListOffsets request is answered
     only by the serving leader, and the consumer retries it quietly."""
     partitions = [TopicPartition(n, p) for n in names for p in range(settings.partitions)]
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, client_id="warning-admin",
-                             enable_auto_commit=False, allow_auto_create_topics=False)
+    consumer = _offsets_reader(settings, "warning-admin")
     try:
         return dict(consumer.end_offsets(partitions, timeout_ms=int(timeout_s * 1000)))
     except KafkaTimeoutError as exc:
         raise TopicMismatch(f"topic partitions not served by their leader after {timeout_s:.0f}s: {exc}") from exc
     finally:
         consumer.close()
+
+
+def consumer_lag(settings: Settings) -> dict[str, int]:
+    """Messages the Faust worker has not processed yet, per input topic (blocking; for /metrics
+    and the chaos bench's report).
+
+    Counted from the worker group's committed offsets. A partition the group has never
+    committed counts from its beginning, where the worker starts (``auto_offset_reset``
+    earliest): a worker that is up but takes nothing shows as lag that grows, not as none."""
+    topics = TopicNames(settings.topic_prefix)
+    partitions = [TopicPartition(topic, p) for topic in (topics.observations, topics.cap, topics.signals)
+                  for p in range(settings.partitions)]
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="warning-metrics")
+    consumer = _offsets_reader(settings, "warning-metrics")
+    try:
+        offsets = admin.list_group_offsets(settings.app_id).get(settings.app_id, {})
+        committed = {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+        ends = consumer.end_offsets(partitions, timeout_ms=5000)
+        never = [tp for tp in partitions if tp not in committed]
+        starts = consumer.beginning_offsets(never, timeout_ms=5000) if never else {}
+        lag: dict[str, int] = {}
+        for tp in partitions:
+            done = committed[tp] if tp in committed else starts[tp]
+            lag[tp.topic] = lag.get(tp.topic, 0) + max(ends[tp] - done, 0)
+        return lag
+    finally:
+        consumer.close()
+        admin.close()
+
+
+def _offsets_reader(settings: Settings, client_id: str) -> KafkaConsumer:
+    """A group-less consumer that only asks for offsets: it commits nothing and creates no topic."""
+    return KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, client_id=client_id,
+                         enable_auto_commit=False, allow_auto_create_topics=False)
 
 
 def producer(settings: Settings) -> KafkaProducer:

@@ -3,8 +3,6 @@ through Kafka, a Redis stream and an HTTP POST; the webhook ceiling counts real 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -12,7 +10,6 @@ import pytest
 
 from tests.conftest import wait_for
 from warning.bench import limits
-from warning.bench.chaos import thread_stacks
 from warning.bench.gridworld import WebhookSink
 from warning.bench.webhook_sink import read
 from warning.config import Settings
@@ -78,19 +75,4 @@ def test_a_runs_namespace_is_dropped_whole_and_nothing_else(settings: Settings) 
                  "the run's topics deleted")
     finally:
         admin.close()
-
-
-def test_a_stalled_workers_report_shows_where_each_of_its_threads_waits() -> None:
-    """What the chaos scenario records when a restarted worker never dispatches (py-spy)."""
-    code = "import threading, time\nthreading.Thread(target=time.sleep, args=(60,), name='waiter').start()\n" \
-           "print('ready', flush=True)\ntime.sleep(60)\n"
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
-        stacks = thread_stacks(proc.pid)
-    finally:
-        proc.kill()
-        proc.wait()
-    assert f"Process {proc.pid}" in stacks
-    assert '"MainThread"' in stacks and '"waiter"' in stacks
 

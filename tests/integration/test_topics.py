@@ -8,9 +8,8 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.structs import OffsetAndMetadata
 
-from warning.api.ops import consumer_lag
 from warning.config import Settings
-from warning.feeds import TopicMismatch, ensure_topics, wait_until_served
+from warning.feeds import TopicMismatch, consumer_lag, ensure_topics, wait_until_served
 from warning.topics import TopicNames
 
 pytestmark = pytest.mark.integration

@@ -14,8 +14,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 
 from warning import reach
 from warning.api.deps import Runtime, runtime
-from warning.config import CHANNELS, Settings
-from warning.topics import TopicNames
+from warning.config import CHANNELS
+from warning.feeds import consumer_lag
 
 router = APIRouter(tags=["operations"])
 log = structlog.get_logger()
@@ -42,36 +42,6 @@ async def readyz(rt: Annotated[Runtime, Depends(runtime)]) -> Response:
         checks["kafka"] = f"unreachable: {type(exc).__name__} {exc}"
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
-
-
-def consumer_lag(settings: Settings) -> dict[str, int]:
-    """Messages the Faust worker has not processed yet, per input topic (blocking; run in a thread).
-
-    Counted from the worker group's committed offsets. A partition the group has never
-    committed counts from its beginning, where the worker starts (``auto_offset_reset``
-    earliest): a worker that is up but takes nothing shows as lag that grows, not as none."""
-    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-
-    topics = TopicNames(settings.topic_prefix)
-    partitions = [TopicPartition(topic, p) for topic in (topics.observations, topics.cap, topics.signals)
-                  for p in range(settings.partitions)]
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="warning-metrics")
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, client_id="warning-metrics",
-                             enable_auto_commit=False, allow_auto_create_topics=False)
-    try:
-        offsets = admin.list_group_offsets(settings.app_id).get(settings.app_id, {})
-        committed = {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
-        ends = consumer.end_offsets(partitions, timeout_ms=5000)
-        never = [tp for tp in partitions if tp not in committed]
-        starts = consumer.beginning_offsets(never, timeout_ms=5000) if never else {}
-        lag: dict[str, int] = {}
-        for tp in partitions:
-            done = committed[tp] if tp in committed else starts[tp]
-            lag[tp.topic] = lag.get(tp.topic, 0) + max(ends[tp] - done, 0)
-        return lag
-    finally:
-        consumer.close()
-        admin.close()
 
 
 _lag_cache: dict[str, Any] = {"at": 0.0, "value": {}}

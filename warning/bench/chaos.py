@@ -17,12 +17,12 @@ from typing import Any
 
 import redis
 
-from warning.api.ops import consumer_lag
 from warning.bench import gridworld
 from warning.bench.harness import STACK
 from warning.bench.ours import send
 from warning.bench.residents import SinkLines, arrivals, resident_pipeline
 from warning.config import Settings
+from warning.feeds import consumer_lag
 from warning.keys import Keys
 
 RECIPIENTS = 100_000
