@@ -12,6 +12,7 @@ import faust
 import structlog
 
 from warning.bootstrap import Container
+from warning.faust_recovery import TableManager
 from warning.pipeline import cap_feed, evaluate, lifecycle
 
 
@@ -44,6 +45,7 @@ def create_app(container: Container) -> faust.App:
         broker_rebalance_timeout=max(6 * settings.worker_session_timeout_s, 30.0),
         web_enabled=False,
         autodiscover=False,
+        TableManager=TableManager,  # the end of recovery without the race that dropped events
     )
     _fetch_promptly(app)
     _buffer_changelog_bursts(app)
