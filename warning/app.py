@@ -12,7 +12,7 @@ import faust
 import structlog
 
 from warning.bootstrap import Container
-from warning.faust_recovery import TableManager
+from warning.faust_recovery import TableManager, filter_fetches
 from warning.pipeline import cap_feed, evaluate, lifecycle
 
 
@@ -48,6 +48,7 @@ def create_app(container: Container) -> faust.App:
         TableManager=TableManager,  # the end of recovery without the race that dropped events
     )
     _fetch_promptly(app)
+    filter_fetches(app)  # aiokafka read Faust's empty filter (all paused) as none: rebalances dropped records
     _buffer_changelog_bursts(app)
     evaluate.register(app, container)
     cap_feed.register(app, container)

@@ -1,4 +1,4 @@
-"""The end of a Faust worker's recovery, in an order that drops no event.
+"""A Faust worker's recovery and rebalances, without the races that dropped fetched events.
 
 faust-streaming 0.15's ``Recovery.on_recovery_completed`` resumes the stream partitions,
 then awaits the seek to their committed offsets, then resumes flow control, which clears
@@ -10,6 +10,15 @@ ready and dispatched nothing (~1 chaos run in 40; tests/acceptance/racing_worker
 it certain; faust-streaming issue #596 reports the same race). Here the seek and the clear
 happen while the stream partitions are still paused, and they are resumed after the clear
 with no await in between, so whatever is fetched from them stays in the queues.
+
+Faust "pauses" a partition by leaving it out of the set of partitions it asks aiokafka
+for records from, and aiokafka reads an empty set as no filter at all. During a rebalance
+every partition is paused, so a fetch still waiting from before it returned records of any
+partition: Faust dropped them (flow stopped) and sought back only partitions with a
+committed offset. A partition its group never committed (a deployment's first seconds)
+kept its position past them, and the reading was never evaluated
+(tests/acceptance/test_worker_restart.py makes it certain). ``FetchFilter`` is that set,
+never empty to aiokafka.
 """
 
 from __future__ import annotations
@@ -17,8 +26,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import faust
+import structlog
 from faust.tables.manager import TableManager as FaustTableManager
 from faust.tables.recovery import Recovery as FaustRecovery
+from faust.types import TP
 
 
 class Recovery(FaustRecovery):
@@ -62,3 +74,25 @@ class TableManager(FaustTableManager):
             self._recovery = Recovery(self.app, self, beacon=self.beacon, loop=self.loop)
         assert isinstance(self._recovery, Recovery)
         return self._recovery
+
+
+class FetchFilter(set[TP]):
+    """The partitions Faust takes records from; true even when empty, so that aiokafka
+    filters by it (returns nothing) instead of returning every partition's records."""
+
+    def __bool__(self) -> bool:
+        return True
+
+
+def filter_fetches(app: faust.App) -> None:
+    """Install ``FetchFilter`` as the consumer's active partitions (Faust mutates that set in
+    place; it is created once, when the consumer is)."""
+    consumer: Any = app.consumer
+    consumer._active_partitions = FetchFilter(consumer._active_partitions or ())
+
+    async def check(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        if not isinstance(consumer._active_partitions, FetchFilter):  # a Faust upgrade or restart replaced it
+            structlog.get_logger().warning("fetch_filter_replaced", reason="Faust reset its active partitions")
+            consumer._active_partitions = FetchFilter(consumer._active_partitions or ())
+
+    app.on_partitions_assigned.connect(check)
