@@ -1,4 +1,4 @@
-"""A worker restarted after a kill -9 evaluates every reading waiting for it."""
+"""Readings a worker has fetched survive the end of its recovery and a rebalance (racing_worker.py)."""
 
 from __future__ import annotations
 
