@@ -75,4 +75,3 @@ def test_a_runs_namespace_is_dropped_whole_and_nothing_else(settings: Settings) 
                  "the run's topics deleted")
     finally:
         admin.close()
-
