@@ -4,8 +4,6 @@ starts them (or reuses a running stack) and stops only what it started."""
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -15,6 +13,7 @@ from typing import Any, TypeVar
 import pytest
 import redis.asyncio as aioredis
 
+from warning.bench.harness import local_stack
 from warning.bootstrap import Container, bootstrap
 from warning.config import Settings, load_settings
 from warning.keys import Keys
@@ -22,20 +21,13 @@ from warning.runner import env_for
 from warning.targeting.importer import seed_demo_directory
 
 ROOT = Path(__file__).resolve().parents[1]
-STACK = [sys.executable, str(ROOT / "deploy" / "local" / "stack.py")]
 T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[None]:
-    already = subprocess.run([*STACK, "ready"], capture_output=True, text=True).returncode == 0
-    if not already:
-        up = subprocess.run([*STACK, "up"], capture_output=True, text=True)
-        if up.returncode != 0:
-            pytest.fail(f"local stack did not start:\n{up.stdout}\n{up.stderr}")
-    yield
-    if not already:
-        subprocess.run([*STACK, "down"], capture_output=True)
+    with local_stack():
+        yield
 
 
 @pytest.fixture

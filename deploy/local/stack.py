@@ -5,7 +5,11 @@ already answers on its port is reused. Readiness is a real request (Kafka metada
 Redis PING), never a sleep. Addresses come from ``WARNING_KAFKA_BOOTSTRAP`` and
 ``WARNING_REDIS_URL``; the defaults use ports that nothing common listens on.
 
-Usage: python deploy/local/stack.py up|down|status|ready|restart-redis|browser
+Usage: python deploy/local/stack.py up|down [kafka|redis ...]|running|status|ready|restart-redis|browser
+
+``running`` prints the services this stack runs (a live pid file), one a line: whoever
+starts the stack because nothing answered stops afterwards only what was not running
+before (``down`` with those names), so a half-running stack someone else started stays.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -28,6 +33,9 @@ HERE = Path(__file__).resolve().parent
 KAFKA_BOOTSTRAP = os.environ.get("WARNING_KAFKA_BOOTSTRAP", "127.0.0.1:39092")
 REDIS_URL = os.environ.get("WARNING_REDIS_URL", "redis://127.0.0.1:36379/0")
 READY_TIMEOUT_S = 90.0
+
+
+SERVICES = {"kafka": ("Kafka", RUN / "kafka" / "kafka.pid"), "redis": ("Redis", RUN / "redis" / "redis.pid")}
 
 
 class StackError(RuntimeError):
@@ -238,24 +246,31 @@ def _stop(name: str, pidfile: Path) -> str:
 def up() -> None:
     RUN.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    redis_was_running = _pid_alive(RUN / "redis" / "redis.pid") is not None
+    redis_was_running = _pid_alive(SERVICES["redis"][1]) is not None
     say(redis_up())
     try:
         say(kafka_up())
     except BaseException:
         if not redis_was_running:  # no half-started stack left holding its port for the next try
-            say(_stop("Redis", RUN / "redis" / "redis.pid"))
+            say(_stop(*SERVICES["redis"]))
         raise
     say(f"stack ready in {time.monotonic() - started:.1f}s")
 
 
-def down() -> None:
-    say(_stop("Kafka", RUN / "kafka" / "kafka.pid"))
-    say(_stop("Redis", RUN / "redis" / "redis.pid"))
+def down(*services: str) -> None:
+    """Stop these services (all by default); Kafka first, so it never waits on a missing Redis."""
+    for service in [s for s in SERVICES if s in services or not services]:
+        say(_stop(*SERVICES[service]))
+
+
+def running() -> None:
+    for service, (_, pidfile) in SERVICES.items():
+        if _pid_alive(pidfile):
+            print(service)
 
 
 def status() -> None:
-    for name, pidfile in (("Kafka", RUN / "kafka" / "kafka.pid"), ("Redis", RUN / "redis" / "redis.pid")):
+    for name, pidfile in SERVICES.values():
         pid = _pid_alive(pidfile)
         print(f"{name}: {'running, pid ' + str(pid) if pid else 'stopped'}")
 
@@ -274,18 +289,20 @@ def ready() -> None:
 
 def restart_redis() -> None:
     """Stop Redis and start it again from its AOF (tests: nothing queued may be lost)."""
-    say(_stop("Redis", RUN / "redis" / "redis.pid"))
+    say(_stop(*SERVICES["redis"]))
     say(redis_up())
 
 
 def main(argv: list[str]) -> int:
-    commands = {"up": up, "down": down, "status": status, "ready": ready, "restart-redis": restart_redis,
-                "browser": browser}
-    if len(argv) != 2 or argv[1] not in commands:
+    commands: dict[str, Callable[..., None]] = {
+        "up": up, "down": down, "running": running, "status": status, "ready": ready, "restart-redis": restart_redis,
+        "browser": browser}
+    command, args = (argv[1], argv[2:]) if len(argv) > 1 else ("", [])
+    if command not in commands or (args and command != "down") or not set(args) <= set(SERVICES):
         print(__doc__, file=sys.stderr)
         return 2
     try:
-        commands[argv[1]]()
+        commands[command](*args)
     except StackError as exc:
         print(f"stack: {exc}", file=sys.stderr)
         return 1

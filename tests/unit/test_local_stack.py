@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import importlib.util
+import os
+import signal
+import subprocess
 from pathlib import Path
 from types import ModuleType
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,3 +31,52 @@ def test_a_cluster_id_never_starts_with_a_dash_and_is_a_uuid_in_url_safe_base64(
     assert not [i for i in ids if i.startswith("-")]
     assert all(len(i) == 22 and len(base64.urlsafe_b64decode(i + "==")) == 16 for i in ids)
     assert len(set(ids)) == len(ids)
+
+
+def _daemon() -> int:
+    """A process whose parent has exited, as Kafka and Redis are after `up` (init reaps it)."""
+    shell = subprocess.run(["sh", "-c", "sleep 60 >/dev/null 2>&1 & echo $!"], capture_output=True, text=True,
+                           check=True)
+    return int(shell.stdout)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_down_stops_only_the_named_services_and_running_lists_the_live_ones(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Whoever started a half-running stack stops only its own half (a test session once
+    stopped the Redis a bench was restarting)."""
+    stack = stack_module()
+    pids = {"kafka": _daemon(), "redis": _daemon()}
+    try:
+        services = {}
+        for name, pid in pids.items():
+            (pidfile := tmp_path / f"{name}.pid").write_text(str(pid))
+            services[name] = (name.title(), pidfile)
+        monkeypatch.setattr(stack, "SERVICES", services)
+        assert stack.main(["stack.py", "running"]) == 0
+        assert capsys.readouterr().out.split() == ["kafka", "redis"]
+
+        assert stack.main(["stack.py", "down", "redis"]) == 0
+        assert capsys.readouterr().out == f"Redis stopped (pid {pids['redis']})\n"
+        assert not _alive(pids["redis"]) and not services["redis"][1].exists()
+        assert _alive(pids["kafka"]) and services["kafka"][1].exists()
+        assert stack.main(["stack.py", "running"]) == 0
+        assert capsys.readouterr().out.split() == ["kafka"]
+    finally:
+        for pid in pids.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("argv", [["down", "postgres"], ["up", "kafka"], ["running", "redis"], [], ["start"]])
+def test_unknown_commands_and_services_are_refused_with_the_usage(
+        argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert stack_module().main(["stack.py", *argv]) == 2
+    assert "Usage: python deploy/local/stack.py up|down [kafka|redis ...]" in capsys.readouterr().err

@@ -35,15 +35,18 @@ RECORDED_SETTINGS = {"partitions", "consumer_batch", "enqueue_batch", "dispatch_
 
 @contextlib.contextmanager
 def local_stack() -> Iterator[None]:
-    """Use the running stack, or start one and stop it afterwards (leave the machine as found)."""
-    ready = subprocess.run([*STACK, "ready"], capture_output=True).returncode == 0
-    if not ready:
-        subprocess.run([*STACK, "up"], check=True, stdout=sys.stderr)
+    """Use the stack that answers, or start it and stop afterwards what was not running
+    before (leave the machine as found: a Redis still loading its AOF keeps running)."""
+    if subprocess.run([*STACK, "ready"], capture_output=True).returncode == 0:
+        yield
+        return
+    running = subprocess.run([*STACK, "running"], capture_output=True, text=True, check=True).stdout.split()
+    subprocess.run([*STACK, "up"], check=True, stdout=sys.stderr)
     try:
         yield
     finally:
-        if not ready:
-            subprocess.run([*STACK, "down"], stdout=sys.stderr)
+        if started := [s for s in ("kafka", "redis") if s not in running]:
+            subprocess.run([*STACK, "down", *started], stdout=sys.stderr)
 
 
 def namespace(base: Settings, scenario: str, run: int, **overrides: Any) -> Settings:
