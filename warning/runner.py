@@ -60,13 +60,23 @@ class Processes:
         self.log_dir = log_dir
         self.env = {**os.environ, **(env or {})}
         self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.commands: dict[str, tuple[str, ...]] = {}
 
     def start(self, name: str, *args: str) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = (self.log_dir / f"{name}.log").open("ab")
-        self.children[name] = subprocess.Popen([sys.executable, "-m", "warning", *args], stdout=log,
-                                               stderr=subprocess.STDOUT, env=self.env,
-                                               start_new_session=True, preexec_fn=_die_with_parent)
+        with (self.log_dir / f"{name}.log").open("ab") as log:  # the child has its own copy
+            self.children[name] = subprocess.Popen([sys.executable, "-m", "warning", *args], stdout=log,
+                                                   stderr=subprocess.STDOUT, env=self.env,
+                                                   start_new_session=True, preexec_fn=_die_with_parent)
+        self.commands[name] = args
+
+    def restart(self, name: str) -> int:
+        """Start a process again with the command it was started with; its new pid."""
+        self.start(name, *self.commands[name])
+        return self.children[name].pid
+
+    def exit_code(self, name: str) -> int | None:
+        return self.children[name].poll()
 
     def start_pipeline(self, settings: Settings, api: bool = True) -> None:
         """The Faust worker, a consumer per channel, the API and (if a channel uses it) the

@@ -2,7 +2,7 @@
 
 The demo runs first, with processes of its own in a fresh namespace; then (for `run`)
 the pipeline of the configured namespace serves until Ctrl-C or SIGTERM, which stop
-every process this started.
+every process this started; a process that exits meanwhile is started again (supervise.py).
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ def serve(c: Any, keep_serving: bool, demo: bool, timeout: float) -> None:
 
 def _serve(c: Any, log_dir: Path, keep_serving: bool, demo: bool, timeout: float) -> None:
     from warning.runner import Processes, env_for
+    from warning.supervise import Supervisor
 
     if demo:
         _demo(c, log_dir / "demo", timeout)
@@ -60,11 +61,11 @@ def _serve(c: Any, log_dir: Path, keep_serving: bool, demo: bool, timeout: float
         procs.start_pipeline(c.settings)
         console.print(f"pipeline serving topics '{c.settings.topic_prefix}feeds.*' (logs in {log_dir}/): "
                       f"worker + consumers {', '.join(CHANNELS)}; Ctrl-C stops everything this command started")
-        while True:
-            if dead := procs.dead():
-                console.print(f"[red]process exited:[/red] {dead}; see {log_dir}/")
-                raise typer.Exit(1)
-            time.sleep(1)
+        supervisor = Supervisor(procs, list(procs.children))
+        while True:  # a process that exits is started again (warning/supervise.py)
+            for line in supervisor.check():
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
+            time.sleep(0.5)
 
 
 def _seed(settings: Any) -> bool:
