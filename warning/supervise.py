@@ -4,7 +4,6 @@ Every process is restart-safe by design — the worker recovers its tables from 
 changelogs and resumes from its group's committed offsets, a consumer's unacknowledged
 jobs are reclaimed after the visibility timeout, escalation timers live in Redis — so a
 crash costs the restart's time (~10 s for the worker in the chaos bench), not a warning.
-Before, one dead process stopped the whole pipeline until someone ran it again.
 
 A process that dies soon after its start waits longer each time (1, 2, 4 … 30 s), so a
 crash loop (Redis gone, a revoked credential) neither spins nor floods the console; one
