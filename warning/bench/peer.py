@@ -31,6 +31,7 @@ import httpx
 import yaml
 
 from warning.bench import gridworld, limits
+from warning.bench.cpu import CpuMeter, stack_pid
 from warning.bench.gridworld import BENCH_DIR, WebhookSink, free_port, percentile, sample
 from warning.bench.ours import grid_pipeline, send, wait_for_keys, warm_producer
 from warning.config import Settings
@@ -53,7 +54,8 @@ def alertmanager_binary() -> str:
     return shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
 
 
-def run_alertmanager(n: int, sink: WebhookSink, workdir: Path) -> tuple[float, list[float]]:
+def run_alertmanager(n: int, sink: WebhookSink, workdir: Path) -> tuple[float, list[float], float]:
+    """Alerts/s, each alert's latency, and Alertmanager's CPU microseconds per alert."""
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     config = workdir / "alertmanager.yml"
@@ -80,7 +82,7 @@ def run_alertmanager(n: int, sink: WebhookSink, workdir: Path) -> tuple[float, l
         now = datetime.now(UTC)
         starts, ends = now.isoformat(), (now + timedelta(hours=1)).isoformat()
         sent: dict[str, float] = {}
-        with httpx.Client(timeout=30) as client:
+        with httpx.Client(timeout=30) as client, CpuMeter({"alertmanager": [proc.pid]}) as cpu:
             for first in range(0, n, AM_BATCH):
                 seqs = [str(i) for i in range(first, min(first + AM_BATCH, n))]
                 batch = [{"labels": {"alertname": "BenchBurst", "seq": s}, "startsAt": starts, "endsAt": ends}
@@ -88,32 +90,45 @@ def run_alertmanager(n: int, sink: WebhookSink, workdir: Path) -> tuple[float, l
                 at = time.time()
                 client.post(f"{url}/api/v2/alerts", json=batch).raise_for_status()
                 sent.update(dict.fromkeys(seqs, at))
-        got = wait_for_keys(sink, set(sent), timeout=600)
+            got = wait_for_keys(sink, set(sent), timeout=600)
     finally:
         proc.terminate()
         proc.wait(10)
     latencies = [(got[k] - t) * 1000 for k, t in sent.items()]
-    return n / (max(got[k] for k in sent) - min(sent.values())), latencies
+    return n / (max(got[k] for k in sent) - min(sent.values())), latencies, cpu.us_per(n)["alertmanager"]
 
 
 def scenario(base: Settings, run: int, n: int = BURST) -> dict[str, Any]:
-    with WebhookSink(BENCH_DIR / f"peer-ceiling-{run}.tsv") as sink:
+    with WebhookSink(BENCH_DIR / f"peer-ceiling-{run}.tsv") as sink, CpuMeter({"sink": [sink.proc.pid]}) as sink_cpu:
         ceiling = limits.webhook_ceiling(sink, n)
     with WebhookSink(BENCH_DIR / f"peer-am-{run}.tsv") as sink:
-        peer_per_s, peer_latencies = run_alertmanager(n, sink, BENCH_DIR / f"alertmanager-{run}")
+        peer_per_s, peer_latencies, peer_cpu_us = run_alertmanager(n, sink, BENCH_DIR / f"alertmanager-{run}")
     with WebhookSink(BENCH_DIR / f"peer-ours-{run}.tsv") as sink, \
             grid_pipeline(base, "peer", run, n, sink, consumers=GRID_CONSUMERS) as (settings, procs):
         readings = [gridworld.crossing(i, f"peer{run}") for i in range(n)]
         prod = warm_producer(settings)
-        sent = send(settings, readings, prod=prod)
+        groups = {"worker": [procs.children["worker"].pid],
+                  "consumers": [procs.children[f"grid-{i}"].pid for i in range(GRID_CONSUMERS)],
+                  **{service: [pid] for service in ("redis", "kafka") if (pid := stack_pid(service))}}
+        with CpuMeter(groups) as cpu:
+            sent = send(settings, readings, prod=prod)
+            got = wait_for_keys(sink, set(sent), timeout=1200, procs=procs)
         prod.close()
-        got = wait_for_keys(sink, set(sent), timeout=1200, procs=procs)
     ours = [(got[k] - t) * 1000 for k, t in sent.items()]
     ours_per_s = n / (max(got[k] for k in sent) - min(sent.values()))
+    sink_us = sink_cpu.us_per(n)["sink"]
+    ours_us = cpu.us_per(n)
+    cores = os.cpu_count() or 1
     result: dict[str, Any] = {"alerts": n,
               "ours_per_s": round(ours_per_s), "peer_per_s": round(peer_per_s),
               "throughput_ratio": round(ours_per_s / peer_per_s, 2),
               "webhook_ceiling_per_s": ceiling, "target_over_ceiling": round(4 * peer_per_s / ceiling, 2),
+              # What a whole host could spend per alert at 4x Alertmanager's rate, after the sink's share.
+              "sink_cpu_us_per_post": sink_us, "peer_cpu_us_per_alert": peer_cpu_us,
+              "ours_cpu_us_per_alert": round(sum(ours_us.values()), 1),
+              **{f"ours_cpu_us_{name}": us for name, us in ours_us.items()},
+              "ours_host_busy_pct": cpu.host_busy_pct,
+              "target_cpu_budget_us": round(cores * 1e6 / (4 * peer_per_s) - sink_us, 1),
               "ours_p50_ms": round(statistics.median(ours), 1), "ours_p99_ms": round(percentile(ours, 0.99), 1),
               "peer_p50_ms": round(statistics.median(peer_latencies), 1),
               "peer_p99_ms": round(percentile(peer_latencies, 0.99), 1)}
