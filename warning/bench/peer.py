@@ -14,6 +14,9 @@ state, receipts and escalation timers, and sign every webhook.
 Beside them, the webhook ceiling (limits.py): what one Python process alone can post to
 the same sink. ``target_over_ceiling`` > 1 means 4x Alertmanager's rate is more webhooks a
 second than a Python delivery process could hand to this sink even with nothing else to do.
+And where the CPU goes (cpu.py): each side's CPU per alert, the sink's per webhook, and
+``target_cpu_budget_us``, what the whole host could spend per alert at 4x Alertmanager's
+rate once the sink has its share.
 """
 
 from __future__ import annotations
@@ -123,11 +126,11 @@ def scenario(base: Settings, run: int, n: int = BURST) -> dict[str, Any]:
               "ours_per_s": round(ours_per_s), "peer_per_s": round(peer_per_s),
               "throughput_ratio": round(ours_per_s / peer_per_s, 2),
               "webhook_ceiling_per_s": ceiling, "target_over_ceiling": round(4 * peer_per_s / ceiling, 2),
-              # What a whole host could spend per alert at 4x Alertmanager's rate, after the sink's share.
               "sink_cpu_us_per_post": sink_us, "peer_cpu_us_per_alert": peer_cpu_us,
               "ours_cpu_us_per_alert": round(sum(ours_us.values()), 1),
               **{f"ours_cpu_us_{name}": us for name, us in ours_us.items()},
               "ours_host_busy_pct": cpu.host_busy_pct,
+              # What a whole host could spend per alert at 4x Alertmanager's rate, after the sink's share.
               "target_cpu_budget_us": round(cores * 1e6 / (4 * peer_per_s) - sink_us, 1),
               "ours_p50_ms": round(statistics.median(ours), 1), "ours_p99_ms": round(percentile(ours, 0.99), 1),
               "peer_p50_ms": round(statistics.median(peer_latencies), 1),
