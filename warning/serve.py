@@ -61,7 +61,7 @@ def _serve(c: Any, log_dir: Path, keep_serving: bool, demo: bool, timeout: float
         procs.start_pipeline(c.settings)
         console.print(f"pipeline serving topics '{c.settings.topic_prefix}feeds.*' (logs in {log_dir}/): "
                       f"worker + consumers {', '.join(CHANNELS)}; Ctrl-C stops everything this command started")
-        supervisor = Supervisor(procs, list(procs.children))
+        supervisor = Supervisor(procs)
         while True:  # a process that exits is started again (warning/supervise.py)
             for line in supervisor.check():
                 console.print(line, markup=False, highlight=False, soft_wrap=True)

@@ -53,13 +53,13 @@ def describe_exit(code: int | None) -> str:
 class Supervisor:
     """Call :meth:`check` every so often; it restarts what is due and says what it did."""
 
-    def __init__(self, procs: Supervised, names: list[str], backoff: Backoff = Backoff(),
+    def __init__(self, procs: Supervised, backoff: Backoff = Backoff(),
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.procs = procs
         self.backoff = backoff
         self.clock = clock
-        now = clock()
-        self.up_since = dict.fromkeys(names, now)
+        self.created = clock()  # every process runs from here until its first restart
+        self.up_since: dict[str, float] = {}
         self.crashes: dict[str, int] = {}
         self.restart_at: dict[str, float] = {}
 
@@ -68,7 +68,7 @@ class Supervisor:
         for name in self.procs.dead():
             if name in self.restart_at:
                 continue
-            ran = now - self.up_since[name]
+            ran = now - self.up_since.get(name, self.created)
             streak = 1 if ran >= self.backoff.healthy_after_s else self.crashes.get(name, 0) + 1
             self.crashes[name] = streak
             delay = self.backoff.delay(streak)

@@ -44,7 +44,7 @@ class Clock:
 @pytest.fixture
 def world() -> tuple[FakeProcesses, Clock, Supervisor]:
     procs, clock = FakeProcesses(["worker", "consumer-sms"]), Clock()
-    return procs, clock, Supervisor(procs, ["worker", "consumer-sms"], Backoff(1.0, 30.0, 60.0), clock)
+    return procs, clock, Supervisor(procs, Backoff(1.0, 30.0, 60.0), clock)
 
 
 def test_a_killed_worker_is_restarted_after_the_first_delay_and_reported(
