@@ -3,7 +3,10 @@ starts them (or reuses a running stack) and stops only what it started."""
 
 from __future__ import annotations
 
+import os
 import socket
+import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -22,6 +25,42 @@ from warning.targeting.importer import seed_demo_directory
 
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
+_READS = ("open", "os.listdir", "os.scandir")
+
+
+def refuse_reads_beside(root: Path) -> None:
+    """A clone must test itself: opening or listing anything beside the checkout (the
+    developers' ../shared, a sibling repository) raises, so a test that depends on it fails
+    loudly on every machine, not only on a fresh clone. The temporary directory, the home
+    directory (Maven's ~/.m2) and the interpreter stay readable when they are siblings."""
+    parent = root.parent
+    if parent == Path(root.anchor):
+        return
+    inside = [str(p) + os.sep for p in (root, Path(tempfile.gettempdir()), Path.home(), Path(sys.prefix),
+                                        Path(sys.base_prefix))]
+    beside, shared = str(parent) + os.sep, str(parent / "shared") + os.sep
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if event not in _READS or not args or not isinstance(args[0], str | bytes | os.PathLike):
+            return
+        path = os.path.normpath(os.path.abspath(os.fsdecode(args[0]))) + os.sep
+        if path.startswith(shared) or (path.startswith(beside) and not path.startswith(tuple(inside))):
+            raise PermissionError(f"a test read {path.rstrip(os.sep)}, outside the repository {root}: "
+                                  "a clone must carry its own data (put it under tests/data/)")
+
+    sys.addaudithook(hook)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    refuse_reads_beside(ROOT)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Acceptance tests (real processes, minutes) get their own marker: `-m "not acceptance"`."""
+    acceptance = ROOT / "tests" / "acceptance"
+    for item in items:
+        if item.path.is_relative_to(acceptance):
+            item.add_marker(pytest.mark.acceptance)
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from kafka import KafkaAdminClient
 
 from tests.acceptance.conftest import cli, consume_all, logs
 from tests.conftest import seed, settings_env, wait_for
+from tests.data import CAP_CORPUS
 from tests.unit.test_cap import ZH_CAP
 from warning.config import Settings
 from warning.runner import Processes
@@ -81,7 +82,7 @@ def test_cap_alert_update_cancel_drive_one_alert_and_hostile_cap_is_rejected(
     def refs(identifier: str) -> str:
         return f"<references>szmb@weather.sz.gov.cn,{identifier},{sent}</references>"
 
-    corpus = Path(__file__).resolve().parents[3] / "shared/corpus/cap/google-cap-library"
+    corpus = CAP_CORPUS / "google-cap-library"
     files = {
         "alert": cap_message("Alert", "SZ-1", "Severe"),
         "update": cap_message("Update", "SZ-2", "Extreme", refs("SZ-1")),

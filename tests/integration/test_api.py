@@ -17,6 +17,7 @@ import pytest
 
 from tests.acceptance.conftest import consume_all, read_topic
 from tests.conftest import seed, settings_env
+from tests.data import CAP_CORPUS
 from warning.bootstrap import bootstrap
 from warning.config import Settings
 from warning.feeds import ensure_topics
@@ -24,7 +25,7 @@ from warning.models import AlertVersion, Tier
 from warning.runner import Processes, wait_http
 
 pytestmark = pytest.mark.integration
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "cap"
+CORPUS = CAP_CORPUS
 ALERT_ID = "gas-440305001-20261125T100000Z"
 
 

@@ -1,4 +1,4 @@
-"""CAP in and out: the shared corpus, hostile input, encodings, semantics, rendering."""
+"""CAP in and out: the corpus in tests/data/cap, hostile input, encodings, semantics, rendering."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.data import CAP_CORPUS
 from warning.cap.model import read_message
 from warning.cap.render import CapStyle, render_cap
 from warning.cap.validate import schema, validate_cap
 from warning.models import AlertVersion, Reference, Tier
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "cap"  # shared/ beside the checkout
+CORPUS = CAP_CORPUS
 
-# The verdicts of shared/corpus/cap/README.md, checked with the official schemas — with one
+# The verdicts of tests/data/cap/README.md, checked with the official schemas — with one
 # disagreement: the README lists noaa_errors.cap as valid CAP 1.1, but the official CAP 1.1
 # schema rejects its empty <urgency>, <severity> and <certainty> (enumerations), so we do too.
 VERDICTS = {
