@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from warning.bench.harness import local_stack
 from warning.bootstrap import Container, bootstrap
 from warning.config import Settings, load_settings
+from warning.control.policy import auto_policy_file
 from warning.keys import Keys
 from warning.runner import env_for
 from warning.targeting.importer import seed_demo_directory
@@ -75,12 +76,15 @@ def unique() -> str:
 
 
 @pytest.fixture
-def settings(stack: None, unique: str, tmp_path: Path) -> Iterator[Settings]:
+def settings(stack: None, unique: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Settings]:
     """Settings isolated to this test: own topics, consumer group, Redis keys, sinks, ports.
-    Channels write to local sinks; tests of the provider adapters switch to the sandbox."""
+    Channels write to local sinks; tests of the provider adapters switch to the sandbox.
+    Every segment is released at once (tests of delivery); the officers' tests parametrize
+    ``settings`` indirectly with a policy file (None: the shipped default policy)."""
     settings = load_settings(topic_prefix=f"{unique}.", app_id=unique, redis_prefix=unique,
                              sink_dir=tmp_path / "sinks", worker_data_dir=tmp_path / "faust", partitions=2,
-                             providers="sink",
+                             providers="sink", release_policy_file=request.param if hasattr(request, "param")
+                             else auto_policy_file(),
                              api_port=free_port(), sandbox_port=free_port())
     yield settings
     _delete_topics(settings)

@@ -21,6 +21,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from warning import redis_client
 from warning.cap.render import CapStyle, render_cap
 from warning.config import Settings, load_settings
+from warning.control.policy import load_policy
+from warning.control.silences import SilenceStore
 from warning.keys import Keys
 from warning.lifecycle import LifecycleConfig
 from warning.logs import configure_logging
@@ -32,6 +34,7 @@ from warning.rules.pack import RulePack, load_pack
 from warning.targeting.directory import Directory, load_directory
 from warning.targeting.grids import GridRegistry
 from warning.targeting.recipients import RecipientStore
+from warning.targeting.templates import Templates, load_templates, shipped
 from warning.topics import TopicNames
 
 
@@ -44,6 +47,7 @@ class Container:
     topics: TopicNames
     grids: GridRegistry
     grids_version: str | None = None
+    templates: Templates = field(default_factory=shipped)
     eval_config: EvalConfig = field(default_factory=EvalConfig)
     lifecycle_config: LifecycleConfig = field(default_factory=LifecycleConfig)
 
@@ -60,6 +64,10 @@ class Container:
     def escalation(self) -> EscalationTimers:
         s = self.settings
         return EscalationTimers(self.redis, self.keys, s.escalation_levels, s.escalation_timeouts_s)
+
+    @cached_property
+    def silences(self) -> SilenceStore:
+        return SilenceStore(self.redis, self.keys)
 
     @cached_property
     def recipients(self) -> RecipientStore:
@@ -99,7 +107,7 @@ class Container:
 
     def render_cap(self, alert: AlertVersion) -> bytes:
         names = {lang: self.directory.area_name(alert.area, lang) for lang in self.settings.cap_languages}
-        return render_cap(alert, self.cap_style, names)
+        return render_cap(alert, self.cap_style, names, self.templates)
 
 
 REDIS_STARTUP_WAIT_S = 30.0
@@ -138,6 +146,7 @@ def bootstrap(settings: Settings | None = None, logging: bool = True) -> Contain
         configure_logging(settings.log_level)
     keys = Keys(settings.redis_prefix)
     pack, directory = load_pack(settings.rules_file), load_directory(settings.directory_file)  # before Redis
+    policy, templates = load_policy(settings.release_policy_file), load_templates(settings.templates_file)
     grids, version = load_grids(settings, keys)
     return Container(
         settings=settings,
@@ -147,6 +156,8 @@ def bootstrap(settings: Settings | None = None, logging: bool = True) -> Contain
         grids=grids,
         grids_version=version,
         topics=TopicNames(settings.topic_prefix),
-        lifecycle_config=LifecycleConfig(ttl_s=settings.alert_ttl_s,
-                                         downgrade_hold_s=settings.downgrade_hold_s),
+        templates=templates,
+        lifecycle_config=LifecycleConfig(ttl_s=settings.alert_ttl_s, downgrade_hold_s=settings.downgrade_hold_s,
+                                         policy=policy, resident_tiers=frozenset(
+                                             t for t, a in directory.audience.items() if a.residents != "none")),
     )

@@ -14,9 +14,11 @@ from rich.console import Console
 from rich.table import Table
 
 from warning import heap
+from warning.cli_control import alert_app, silence_app
 from warning.cli_response import ack, escalator, report, tokens_app
 from warning.cli_support import console, load_container, print_json
 from warning.config import CHANNELS, ConfigError, load_settings
+from warning.control.policy import ReleasePolicyError
 from warning.feeds import TopicMismatch
 from warning.rules.pack import RulePackError
 from warning.targeting.directory import DirectoryError
@@ -33,6 +35,8 @@ app.add_typer(cap_app, name="cap")
 app.add_typer(grids_app, name="grids")
 app.add_typer(recipients_app, name="recipients")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(alert_app, name="alert")
+app.add_typer(silence_app, name="silence")
 app.command()(escalator)
 app.command()(report)
 app.command()(ack)
@@ -302,18 +306,46 @@ def status(alert_id: str, as_json: Annotated[bool, typer.Option("--json")] = Fal
 
 
 @app.command()
-def alerts(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Active (unexpired, not cancelled) alerts."""
+def alerts(as_json: Annotated[bool, typer.Option("--json")] = False,
+           closed: Annotated[bool, typer.Option("--closed", help="expired and cancelled ones, newest first")] = False,
+           since: Annotated[str, typer.Option(help="closed since (RFC 3339)")] = "",
+           hazard: Annotated[str, typer.Option()] = "", area: Annotated[str, typer.Option()] = "",
+           limit: Annotated[int, typer.Option(min=1)] = 50) -> None:
+    """Active (unexpired, not cancelled) alerts, or the closed ones with --closed."""
     from warning.readmodel import active_alerts
 
     c = load_container(logging=False)
+    if closed:
+        _closed_alerts(c, since, hazard, area, limit, as_json)
+        return
     result = asyncio.run(active_alerts(c.redis, c.keys))
-    if as_json:
-        print_json(result)
+    if as_json:  # the documented shape: scripts read these five fields
+        print_json([{k: a[k] for k in ("alert_id", "hazard", "area", "tier", "version")} for a in result])
         return
     table = Table("alert_id", "hazard", "area", "tier", "version")
     for a in result:
         table.add_row(a["alert_id"], a["hazard"], a["area"], a["tier"], str(a["version"]))
+    Console().print(table)
+
+
+def _closed_alerts(c: Any, since: str, hazard: str, area: str, limit: int, as_json: bool) -> None:
+    from datetime import datetime
+
+    from warning.response.history import closed_alerts
+
+    try:
+        since_s = datetime.fromisoformat(since).timestamp() if since else None
+    except ValueError as exc:
+        console.print(f"error: --since {since!r} is not an RFC 3339 time")
+        raise typer.Exit(2) from exc
+    page, total = asyncio.run(closed_alerts(c, since_s, None, hazard or None, area or None, limit))
+    if as_json:
+        print_json(page)
+        return
+    table = Table("alert_id", "hazard", "area", "tier", "version", "state", "closed", title=f"{total} closed")
+    for a in page:
+        closed_at = datetime.fromtimestamp(a["closed_at"]).astimezone().strftime("%Y-%m-%d %H:%M")
+        table.add_row(a["alert_id"], a["hazard"], a["area"], a["tier"], str(a["version"]), a["state"], closed_at)
     Console().print(table)
 
 
@@ -355,6 +387,6 @@ def main() -> None:
     configure_logging("WARNING")  # stdout is for results (JSON); logs go to stderr from the start
     try:
         app()
-    except (ConfigError, RulePackError, DirectoryError, TopicMismatch) as exc:
+    except (ConfigError, RulePackError, DirectoryError, ReleasePolicyError, TopicMismatch) as exc:
         console.print(f"configuration error: {exc}")
         sys.exit(2)

@@ -17,10 +17,14 @@ from warning.cli_support import console, load_container, print_json
 tokens_app = typer.Typer(no_args_is_help=True, help="API tokens (stored hashed).")
 
 
+ARCHIVE_EVERY_S = 30.0
+
+
 def escalator() -> None:
     """Run an escalation worker: fires due steps once (any number may run), notifies, publishes."""
     from warning.delivery.receipts import KafkaReceiptLog
     from warning.response.escalator import Escalator
+    from warning.response.history import archive_due
 
     c = load_container()
 
@@ -37,10 +41,14 @@ def escalator() -> None:
         await events.start()
         worker = Escalator(c, publish)
         heap.settle()
+        archived_at = 0.0
         try:
             while not stop.is_set():
                 try:
                     await worker.tick(time.time())
+                    if time.monotonic() - archived_at >= ARCHIVE_EVERY_S:  # closed alerts into the history
+                        archived_at = time.monotonic()
+                        await archive_due(c, time.time())
                 except Exception:  # Redis restarting: the timers are durable, try again shortly
                     import structlog
 
@@ -58,9 +66,9 @@ def escalator() -> None:
 
 @tokens_app.command("create")
 def tokens_create(
-        role: Annotated[str, typer.Option(help="publisher | grid_worker | officer | admin")],
+        role: Annotated[str, typer.Option(help="publisher | grid_worker | officer | issuer | admin")],
         id: Annotated[str, typer.Option("--id", help="who: the officer's / grid worker's id in the directory")],
-        area: Annotated[str, typer.Option(help="officer: jurisdiction area code; grid worker: grid ids, "
+        area: Annotated[str, typer.Option(help="officer, issuer: jurisdiction area code; grid worker: grid ids, "
                                                "comma-separated")] = "",
         level: Annotated[str, typer.Option(help="officer: township | district | city | province")] = "") -> None:
     """Issue a token; it is printed once and only its hash is kept."""
@@ -75,6 +83,9 @@ def tokens_create(
         raise typer.Exit(2) from exc
     if role == "officer" and not (area and level):
         console.print("error: an officer token needs --area (jurisdiction) and --level")
+        raise typer.Exit(2)
+    if role == "issuer" and not area:
+        console.print("error: an issuer token needs --area (the jurisdiction it may issue for)")
         raise typer.Exit(2)
     c = load_container(logging=False)
 

@@ -18,6 +18,21 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 CHANNELS = ("sms", "push", "grid")
 
 
+AudienceRole = Literal["officer", "grid_worker", "grid_endpoint", "resident"]
+DRILL_AUDIENCE: tuple[AudienceRole, ...] = ("officer", "grid_worker")
+
+
+def known_time_zone(value: str) -> str:
+    """An IANA time zone name, or a ValueError that says what was wrong (for validators)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Shanghai)") from exc
+    return value
+
+
 class ConfigError(ValueError):
     """Configuration that cannot run; the message names the file (or env) and field."""
 
@@ -41,6 +56,17 @@ class Settings(BaseSettings):
     worker_session_timeout_s: float = Field(default=10.0, ge=6, le=300)
 
     rules_file: Path | None = None  # None: the default pack shipped in the package
+    # Message texts per hazard, tier, channel and language (None: warning/data/templates.yaml)
+    templates_file: Path | None = None
+    # Which audience segments wait for a second person (None: warning/data/release-policy.yaml)
+    release_policy_file: Path | None = None
+    # Closed alerts (expired, cancelled) stay queryable this long, with their report
+    history_days: float = Field(default=90, gt=0, le=3650)
+    # How long an officer's request waits for the lifecycle worker to apply the command
+    control_timeout_s: float = Field(default=15.0, gt=0, le=300)
+    # Who a drill reaches unless it names its audience: roles among officer, grid_worker,
+    # grid_endpoint, resident (residents only when a drill names them explicitly)
+    drill_audience: list[AudienceRole] = Field(default_factory=lambda: list(DRILL_AUDIENCE))
     directory_file: Path | None = None  # None: the bundled demo directory
     # What receives the messages each channel sends (per channel, ``auto`` picks):
     #   live    - the real provider (Twilio, FCM / Web Push, the grids' own HTTPS endpoints);
@@ -162,13 +188,7 @@ class Settings(BaseSettings):
     @field_validator("cap_timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
+        return known_time_zone(value)
 
     @model_validator(mode="after")
     def _sms_sender(self) -> Settings:

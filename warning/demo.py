@@ -5,8 +5,11 @@ pipeline remembers: replaying the scenario into last run's state would upgrade l
 run's alerts instead of raising new ones. The previous runs' namespaces are deleted
 first; the current one is kept for inspection. The scenario's times are offsets from
 now. The demo predicts the alert versions with the offline replay (the same pure code
-as the agents), waits until Redis shows every one of them handed to its channels,
-acknowledges each as the township duty officer, and returns a summary.
+as the agents), waits until Redis shows every one of them handed to its channels — under
+the shipped release policy a single station's warning reaches grid workers, endpoints and
+officers first — then has the district duty officer approve what waits for a second
+person (the residents), waits again, acknowledges each as the township duty officer, and
+returns a summary.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from kafka import KafkaAdminClient
 from warning.areas import inside
 from warning.bootstrap import Container
 from warning.config import CHANNELS, Settings
+from warning.control.commands import Actor, Command
+from warning.control.replies import pending_approvals
+from warning.control.submit import submit
 from warning.feeds import ensure_topics, producer, push_observations
 from warning.models import Ack, AlertVersion, Observation
 from warning.readmodel import alert_status
@@ -125,11 +131,31 @@ async def township_officer(c: Container, area: str) -> str:
     return str(officers[0]["id"])
 
 
+async def approve_held(c: Container) -> list[str]:
+    """The district duty officer approves every version waiting for a second person."""
+    officers = await c.recipients.officers()
+    approved = []
+    for pending in await pending_approvals(c.redis, c.keys):
+        approver = next(o for o in officers if o.get("level") == "district"
+                        and inside(pending["area"], o.get("jurisdiction", "~")) and o["id"] != pending["author"])
+        alert_id = pending["alert_id"]
+        key = await c.redis.hget(c.keys.alert(alert_id), "key")
+        actor = Actor(id=approver["id"], role="officer", level="district", area=approver["jurisdiction"], via="demo")
+        outcome = await submit(c, Command(command_id=f"demo-approve-{alert_id}", op="approve", alert_key=str(key),
+                                          alert_id=alert_id, actor=actor, at=time.time()))
+        if outcome is None or outcome.status != 200:
+            raise TimeoutError(f"the approval of {alert_id} was not applied: {outcome}")
+        approved.append(alert_id)
+    return approved
+
+
 async def run_demo(c: Container, timeout: float = 120.0) -> dict[str, Any]:
     ensure_topics(c.settings)
     lines = scenario_lines()
     expected = expected_alerts(c, lines)
     push_observations(c.settings, lines)
+    await wait_delivered(c, expected, timeout)
+    await approve_held(c)  # answered once its fan-out is done: the residents' jobs are queued
     statuses = await wait_delivered(c, expected, timeout)
     prod = producer(c.settings)
     acks = 0

@@ -63,9 +63,9 @@ class Keys:
         """Hash: the same histogram for one channel (the after-action report)."""
         return f"{self.prefix}:reach:{{{alert_id}}}:{channel}"
 
-    def reach_all(self, channel: str) -> str:
-        """Hash: handoff-latency histogram of every alert on a channel (for /metrics)."""
-        return f"{self.prefix}:reach-all:{channel}"
+    def reach_all(self, channel: str, drill: bool = False) -> str:
+        """Hash: handoff-latency histogram over every alert of a channel (drills apart)."""
+        return f"{self.prefix}:reach-all:{channel}" + (":drill" if drill else "")
 
     def acks(self, alert_id: str) -> str:
         """Hash: officer id -> JSON of their first acknowledgement."""
@@ -105,6 +105,43 @@ class Keys:
     def stats(self) -> str:
         """Hash: counters for /metrics (escalations, …)."""
         return f"{self.prefix}:stats"
+
+    # Officers in control (warning/control/)
+    @property
+    def silences(self) -> str:
+        """Hash: silence id -> silence JSON (warning/control/silences.py)."""
+        return f"{self.prefix}:silences"
+
+    @property
+    def silences_version(self) -> str:
+        """Counter: moves on every change to the silences, so workers re-read them."""
+        return f"{self.prefix}:silences:version"
+
+    @property
+    def approvals(self) -> str:
+        """Hash: alert id -> its pending approval (warning/control/replies.py writes it)."""
+        return f"{self.prefix}:approvals"
+
+    def control_outcome(self, command_id: str) -> str:
+        """String: a command's outcome (status and body) as the lifecycle applied it."""
+        return f"{self.prefix}:control:{{{command_id}}}:outcome"
+
+    def control_alert(self, command_id: str) -> str:
+        """String: the alert id a hand-issued command creates (its retries reuse it)."""
+        return f"{self.prefix}:control:{{{command_id}}}:alert"
+
+    def control_reply(self, command_id: str) -> str:
+        """List: the outcome pushed for the API request waiting on it (BLPOP)."""
+        return f"{self.prefix}:control:{{{command_id}}}:reply"
+
+    @property
+    def history(self) -> str:
+        """Sorted set: archived (closed) alert ids by when they closed (warning/response/history.py)."""
+        return f"{self.prefix}:history"
+
+    def archived(self, alert_id: str) -> str:
+        """String: a closed alert's frozen detail and after-action report (JSON)."""
+        return f"{self.prefix}:history:{{{alert_id}}}"
 
     @property
     def tokens(self) -> str:

@@ -9,7 +9,13 @@ answer as the live run.
 State is a JSON-able dict kept in a Faust table keyed by the alert key::
 
     {"hazard", "area", "stations": {"station#rule": [tier, epoch_s]}, "withdrawn": {source: epoch_s},
-     "alert_id", "tier", "version", "identifiers", "expires", "below_since"}
+     "alert_id", "tier", "version", "identifiers", "expires", "below_since",
+     "source", "drill", "edits", "pinned", "reissue", ...}
+
+Officers' changes live beside it (warning/control/): ``edits`` (texts, areas, expiry an
+officer set, carried by every later version), ``pinned`` (a tier an officer set: readings
+may raise it, not lower it) and ``reissue`` (after a cancel by hand, the readings that may
+issue again: only a higher tier, until a time).
 
 A source's signals apply in event-time order only: one older than the last applied for
 its source (or its withdrawal), or that same signal again, is a replay and changes
@@ -25,6 +31,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from warning.control.policy import AUTO, ReleasePolicy
+from warning.control.release import gate, hold_due
 from warning.models import AlertVersion, MsgType, Reference, Tier, TierSignal, alert_key
 
 LifecycleState = dict[str, Any]
@@ -35,6 +43,9 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 class LifecycleConfig:
     ttl_s: float = 6 * 3600.0  # each version expires this long after it was caused
     downgrade_hold_s: float = 1800.0
+    policy: ReleasePolicy = AUTO  # which audience segments wait for a second person
+    # Tiers whose audience has residents (the directory's policy): only there can they be held
+    resident_tiers: frozenset[Tier] = frozenset({Tier.yellow, Tier.orange, Tier.red})
 
 
 def _ts(epoch: float) -> datetime:
@@ -64,6 +75,8 @@ def tick_due(state: LifecycleState, config: LifecycleConfig = LifecycleConfig())
     due += [float(at) + config.ttl_s for _, at in state.get("stations", {}).values()]
     if state.get("below_since") is not None:
         due.append(float(state["below_since"]) + config.downgrade_hold_s)
+    if (held := hold_due(state)) is not None:
+        due.append(held)
     return min(due)
 
 
@@ -83,6 +96,8 @@ def step(
     if signal is not None:
         state.setdefault("hazard", signal.hazard)
         state.setdefault("area", signal.area)
+        state.setdefault("source", signal.source_kind)
+        state.setdefault("drill", signal.drill)
         if signal.polygons or signal.circles:  # a CAP warning's own shape travels with the alert
             state["polygons"], state["circles"] = signal.polygons, signal.circles
         if signal.final:
@@ -102,7 +117,8 @@ def step(
     area_tier = Tier.highest([Tier(tier) for tier, _ in stations.values()])
 
     if is_active(state) and now >= state["expires"]:
-        _clear(state)  # expired: the last version's `expires` already told everyone
+        clear(state)  # expired: the last version's `expires` already told everyone
+    area_tier = _as_officers_left_it(state, area_tier, now)
     current = Tier(state.get("tier", Tier.none.value))
 
     if area_tier.rank > current.rank:
@@ -120,7 +136,7 @@ def step(
     state["below_since"] = None
     version = _new_version(state, area_tier, now, config, wall, cause=signal)
     if area_tier is Tier.none:
-        _clear(state)
+        clear(state)
     return version
 
 
@@ -134,10 +150,33 @@ def _replayed(state: LifecycleState, signal: TierSignal, at: float) -> bool:
     return withdrawn is not None and at <= withdrawn
 
 
-def _clear(state: LifecycleState) -> None:
-    for field in ("alert_id", "version", "identifiers", "expires", "below_since"):
+def _as_officers_left_it(state: LifecycleState, area_tier: Tier, now: float) -> Tier:
+    """The readings' tier after an officer's pin (a floor while active) and a cancel's
+    re-issue guard (below or at the cancelled tier, nothing issues until it ends)."""
+    pinned = state.get("pinned")
+    if pinned and is_active(state):
+        if area_tier.rank > Tier(pinned).rank:
+            state.pop("pinned")  # the readings went above what the officer set: they lead again
+        else:
+            return Tier(pinned)
+    guard = state.get("reissue")
+    if guard and not is_active(state):
+        if now >= guard["until"] or area_tier.rank > Tier(guard["tier"]).rank:
+            state.pop("reissue")
+        else:
+            return Tier.none
+    return area_tier
+
+
+def clear(state: LifecycleState) -> None:
+    """The alert is over (cancelled or expired): what is kept is the sources' last signals."""
+    for field in ("alert_id", "version", "identifiers", "expires", "below_since", "pinned", "edits", "released",
+                  "pending"):
         state.pop(field, None)
     state["tier"] = Tier.none.value
+
+
+
 
 
 def _new_version(
@@ -151,27 +190,41 @@ def _new_version(
     hazard, area = state["hazard"], state["area"]
     msg_type: MsgType
     if not is_active(state):
-        state["alert_id"] = new_alert_id(hazard, area, now)
+        prefix = "drill-" if state.get("drill") else ""
+        state["alert_id"] = prefix + new_alert_id(hazard, area, now)
         state["version"] = 1
         state["identifiers"] = []
         msg_type = "Alert"
     else:
         state["version"] += 1
         msg_type = "Cancel" if tier is Tier.none else "Update"
-    references = [Reference(identifier=i, sent=datetime.fromisoformat(s)) for i, s in state["identifiers"]]
     expires = now + config.ttl_s
     if cause is not None and cause.expires is not None:
         expires = cause.expires.timestamp()  # a bureau's CAP says how long its warning lasts
+    return versioned(state, tier, msg_type, now, expires, wall, _describe(cause), config)
+
+
+def versioned(state: LifecycleState, tier: Tier, msg_type: MsgType, now: float, expires: float,
+              wall: datetime | None, cause: str, config: LifecycleConfig) -> AlertVersion:
+    """The next version of the state's alert (its number already advanced), with what
+    officers set by hand carried along and the release policy applied; the state remembers it."""
+    edits: dict[str, Any] = state.get("edits") or {}
+    references = [Reference(identifier=i, sent=datetime.fromisoformat(s)) for i, s in state["identifiers"]]
+    key = alert_key(state["hazard"], state["area"])
     alert = AlertVersion(
-        alert_id=state["alert_id"], key=alert_key(hazard, area), hazard=hazard, area=area, tier=tier,
-        version=state["version"], msg_type=msg_type, references=references, caused_at=_ts(now),
-        issued_at=wall or datetime.now(UTC), expires=_ts(expires), cause=_describe(cause),
-        polygons=state.get("polygons", []), circles=state.get("circles", []),
+        alert_id=state["alert_id"], key=state.get("key") or (f"drill:{key}" if state.get("drill") else key),
+        hazard=state["hazard"], area=state["area"], tier=tier, version=state["version"], msg_type=msg_type,
+        references=references, caused_at=_ts(now), issued_at=wall or datetime.now(UTC),
+        expires=_ts(edits.get("expires", expires)), cause=edits.get("cause", cause),
+        polygons=edits.get("polygons") or state.get("polygons") or [],
+        circles=edits.get("circles") or state.get("circles") or [],
+        source=state.get("source", "rule"), areas=edits.get("areas", []), texts=edits.get("texts", {}),
+        audience=edits.get("audience"), drill=bool(state.get("drill")), author=edits.get("author", ""),
     )
     state["identifiers"].append([alert.identifier, alert.issued_at.isoformat()])
     state["tier"] = tier.value
-    state["expires"] = expires
-    return alert
+    state["expires"] = alert.expires.timestamp()
+    return gate(state, alert, config.policy, config.resident_tiers)
 
 
 def _describe(signal: TierSignal | None) -> str:

@@ -70,10 +70,16 @@ class TierSignal(BaseModel):
     final: bool = False  # the source withdraws itself (a CAP Cancel): no downgrade hold
     polygons: list[list[tuple[float, float]]] = Field(default_factory=list)  # CAP (lat, lon) rings
     circles: list[tuple[float, float, float]] = Field(default_factory=list)  # CAP lat, lon, radius km
+    drill: bool = False  # a CAP Exercise: its own alert, never merged with a live one
 
     @property
     def alert_key(self) -> str:
-        return alert_key(self.hazard, self.area)
+        key = alert_key(self.hazard, self.area)
+        return f"drill:{key}" if self.drill else key
+
+    @property
+    def source_kind(self) -> Literal["rule", "cap"]:
+        return "cap" if self.rule_id == "cap" else "rule"
 
     @property
     def source(self) -> str:
@@ -85,11 +91,29 @@ def alert_key(hazard: str, area: str) -> str:
     return f"{hazard}:{area}"
 
 
+def is_drill(alert_id: str) -> bool:
+    """Drill ids say so (``drill-…``), so metrics and reports keep drills apart without a lookup."""
+    return alert_id.startswith("drill-")
+
+
 class Reference(BaseModel):
     """An earlier version this one refers to (CAP's sender,identifier,sent triple, less sender)."""
 
     identifier: str
     sent: datetime
+
+
+Segment = Literal["staff", "residents"]  # grid workers, endpoints and officers / the public
+ALL_SEGMENTS: tuple[Segment, ...] = ("staff", "residents")
+
+
+class AlertText(BaseModel):
+    """What an officer wrote (or the templates gave) for one language."""
+
+    model_config = ConfigDict(extra="forbid")
+    headline: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=4000)
+    instruction: str = Field(default="", max_length=2000)
 
 
 class AlertVersion(BaseModel):
@@ -109,6 +133,17 @@ class AlertVersion(BaseModel):
     cause: str = ""  # human-readable: which station, value, window
     polygons: list[list[tuple[float, float]]] = Field(default_factory=list)  # from a CAP warning
     circles: list[tuple[float, float, float]] = Field(default_factory=list)
+    source: Literal["rule", "cap", "manual"] = "rule"
+    areas: list[str] = Field(default_factory=list)  # further areas of a hand-made alert (beyond ``area``)
+    texts: dict[str, AlertText] = Field(default_factory=dict)  # a hand-made alert's texts, per language
+    audience: list[str] | None = None  # an officer's audience override (roles), else the tier's policy
+    drill: bool = False  # CAP status Exercise: only the drill audience, every text marked as a drill
+    release: list[Segment] = Field(default_factory=lambda: list(ALL_SEGMENTS))  # who may be told now
+    author: str = ""  # who made or last changed it by hand
+
+    @property
+    def all_areas(self) -> list[str]:
+        return [self.area, *(a for a in self.areas if a != self.area)]
 
     @property
     def identifier(self) -> str:

@@ -23,7 +23,7 @@ from redis.exceptions import ResponseError
 from warning import queue_scripts as lua
 from warning import reach
 from warning.keys import Keys
-from warning.models import WARNING_TIERS, AlertVersion, DeliveryJob, Tier
+from warning.models import WARNING_TIERS, AlertVersion, DeliveryJob, Tier, is_drill
 
 # Statuses after the provider took the message: such a job is never handed over again.
 HANDED_OFF = frozenset({"sent", "delivered", "undelivered", "failed", "unconfirmed"})
@@ -104,12 +104,13 @@ class DeliveryStore:
                 "tier": alert.tier.value, "version": alert.version, "msg_type": alert.msg_type,
                 "expires": expires, "issued_at": alert.issued_at.timestamp(), "cause": alert.cause,
                 "identifier": alert.identifier, "version_json": as_json, f"version_json:{alert.version}": as_json,
+                "source": alert.source, "drill": int(alert.drill), "release": ",".join(alert.release),
             }
             flat = [str(x) for pair in fields.items() for x in pair]
             ttl = int(max(expires - time.time(), 0) + RETENTION_S)
             await self._record(keys=[self.keys.alert(alert.alert_id), self.keys.active_alerts],
                                args=[alert.version, alert.tier.rank, expires, alert.alert_id, alert.msg_type,
-                                     ttl, *flat], client=pipe)
+                                     ttl, alert.issued_at.timestamp(), *flat], client=pipe)
 
     @staticmethod
     def recorded(ranks: Sequence[Any]) -> list[Tier | None]:
@@ -231,7 +232,8 @@ class DeliveryStore:
                 stub = {"msg_type": record.get(f"msg_type:{stub['version']}", record.get("msg_type")),
                         "expires": record.get(f"expires:{stub['version']}", record.get("expires", 0)),
                         "issued_at": record.get(f"issued_at:{stub['version']}", record.get("issued_at", 0)),
-                        "text": record.get(f"text:{stub['version']}:{stub.get('language', 'zh-CN')}", ""),
+                        "text": record.get(f"text:{stub['version']}:{stub['channel']}:{stub.get('language', 'zh-CN')}")
+                        or record.get(f"text:{stub['version']}:{stub.get('language', 'zh-CN')}", ""),
                         **stub}
             claimed.append(Claimed(stream, entry_id, DeliveryJob.model_validate(stub), latest))
         return claimed
@@ -284,12 +286,12 @@ class DeliveryStore:
             reached.update((job.alert_id, job.channel, reach.bucket(now - job.issued_at)) for job in jobs)
         async with self.redis.pipeline(transaction=False) as pipe:
             await self._mark(keys=keys, args=args, client=pipe)
-            for channel, n in Counter(job.channel for job in jobs).items():
-                pipe.hincrby(self.keys.stats, f"deliveries:{channel}:{new}", n)
+            for (channel, drill), n in Counter((job.channel, is_drill(job.alert_id)) for job in jobs).items():
+                pipe.hincrby(self.keys.stats, f"deliveries{'-drill' if drill else ''}:{channel}:{new}", n)
             for (alert_id, channel, bucket), n in reached.items():
                 pipe.hincrby(self.keys.reach(alert_id), str(bucket), n)
                 pipe.hincrby(self.keys.reach_channel(alert_id, channel), str(bucket), n)
-                pipe.hincrby(self.keys.reach_all(channel), str(bucket), n)
+                pipe.hincrby(self.keys.reach_all(channel, is_drill(alert_id)), str(bucket), n)
             await pipe.execute()
 
     async def await_receipt(self, jobs: Sequence[DeliveryJob], due: float) -> None:

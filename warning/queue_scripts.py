@@ -33,15 +33,17 @@ return added
 """
 
 # Returns the loudest tier rank the alert ever had, or -1 when this version is older than
-# the one stored (a replayed partition must not roll an alert back).
+# the one stored (a replayed partition must not roll an alert back). The active index
+# scores an alert by its expiry; a Cancel scores it by its own issue time (ARGV[7]), in the
+# past, so it is no longer active and the archivist finds it (warning/response/history.py).
 RECORD_ALERT = """
 local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 if tonumber(ARGV[1]) < current then return -1 end
 local rank = tonumber(redis.call('HGET', KEYS[1], 'max_rank') or '0')
 if tonumber(ARGV[2]) > rank then rank = tonumber(ARGV[2]) end
-redis.call('HSET', KEYS[1], 'max_rank', rank, unpack(ARGV, 7))
+redis.call('HSET', KEYS[1], 'max_rank', rank, unpack(ARGV, 8))
 if ARGV[5] == 'Cancel' then
-  redis.call('ZREM', KEYS[2], ARGV[4])
+  redis.call('ZADD', KEYS[2], ARGV[7], ARGV[4])
 else
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
 end

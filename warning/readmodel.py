@@ -20,7 +20,9 @@ async def active_alerts(redis: aioredis.Redis, keys: Keys) -> list[dict[str, Any
         record = await redis.hgetall(keys.alert(alert_id))
         if record:
             out.append({"alert_id": alert_id, "hazard": record["hazard"], "area": record["area"],
-                        "tier": record["tier"], "version": int(record["version"])})
+                        "tier": record["tier"], "version": int(record["version"]),
+                        "source": record.get("source", "rule"), "drill": record.get("drill") == "1",
+                        "release": str(record.get("release") or "staff,residents").split(",")})
     return out
 
 
@@ -43,6 +45,8 @@ async def alert_status(redis: aioredis.Redis, keys: Keys, alert_id: str) -> dict
     return {
         "alert_id": alert_id, "hazard": record["hazard"], "area": record["area"], "tier": record["tier"],
         "version": int(record["version"]), "msg_type": record["msg_type"],
+        "source": record.get("source", "rule"), "drill": record.get("drill") == "1",
+        "release": str(record.get("release") or "staff,residents").split(","),
         "expires": float(record["expires"]), "channels": channels, "acks": acks,
         "reached": {ch: reached(counts) for ch, counts in channels.items()}, "door_knocks": knocks,
         "reach": {"p50_s": p50, "p90_s": p90, "p99_s": p99},

@@ -11,8 +11,9 @@ SIGNALS = "warning.signals"  # internal: evaluate -> lifecycle, keyed by alert k
 ALERTS = "warning.alerts"
 RECEIPTS = "warning.receipts"
 ACKS = "warning.acks"
+CONTROL = "warning.control"  # officers' commands, keyed by alert key: applied by the lifecycle agent
 
-ALL = (OBSERVATIONS, CAP, REJECTED, SIGNALS, ALERTS, RECEIPTS, ACKS)
+ALL = (OBSERVATIONS, CAP, REJECTED, SIGNALS, ALERTS, RECEIPTS, ACKS, CONTROL)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,10 @@ class TopicNames:
     @property
     def acks(self) -> str:
         return self.name(ACKS)
+
+    @property
+    def control(self) -> str:
+        return self.name(CONTROL)
 
     def all(self) -> list[str]:
         return [self.name(base) for base in ALL]

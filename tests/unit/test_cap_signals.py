@@ -45,7 +45,9 @@ def test_refusals_and_skips_say_why() -> None:
         "Cancel references no alert we know: X")
     assert cap_signals(message(event="Earthquake"), MAPPING, {}).refused == (
         "event 'Earthquake' maps to no hazard (rule pack cap.events)")
-    assert cap_signals(message(status="Exercise"), MAPPING, {}).skipped == "status Exercise: not dispatched"
+    assert cap_signals(message(status="Test"), MAPPING, {}).skipped == "status Test: not dispatched"
+    [drill] = cap_signals(message(status="Exercise"), MAPPING, {}).signals
+    assert drill.drill and drill.alert_key.startswith("drill:")
 
 
 def test_an_area_without_a_known_geocode_goes_to_the_city_officers() -> None:

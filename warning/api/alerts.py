@@ -8,7 +8,9 @@ from typing import Annotated, Any, Literal
 import orjson
 import structlog
 from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import Response as FastAPIResponse
 from fastapi.responses import Response
+from pydantic import AwareDatetime
 
 from warning.api.auth import caller, require
 from warning.api.deps import Runtime, runtime
@@ -16,6 +18,7 @@ from warning.areas import inside
 from warning.models import Ack, AlertVersion, Feedback, FeedbackReport
 from warning.readmodel import active_alerts
 from warning.response.ack import acknowledge, audit
+from warning.response.history import archived, closed_alerts
 from warning.response.report import after_action_report, alert_detail
 from warning.response.tokens import Principal
 
@@ -39,24 +42,41 @@ async def alert_summaries(rt: Runtime, tier: str | None = None, area: str | None
         state = "acknowledged" if acked else "escalating" if escalation.get("step", 0) > 0 else "unacknowledged"
         if status and state != status:
             continue
+        grids = detail["grids"]
+        names = {lang: rt.container.directory.area_name(alert["area"], lang) for lang in ("zh-CN", "en")}
         out.append({**alert, "msg_type": detail["msg_type"], "expires": detail["expires"], "status": state,
                     "reach_pct": detail["reach_pct"], "acks": [a["by"] for a in detail["acks"]],
-                    "escalation": escalation,
-                    "unconfirmed_grids": [g["grid"] for g in detail["grids"]["unconfirmed"]],
+                    "escalation": escalation, "area_name": names,
+                    "grids": sorted(g["grid"] for g in [*grids["confirmed"], *grids["unconfirmed"]]),
+                    "unconfirmed_grids": [g["grid"] for g in grids["unconfirmed"]],
                     "feedback": detail["feedback"][-5:]})
     return out
 
 
-@router.get("", summary="Active alerts")
+@router.get("", summary="Active alerts; closed ones (expired, cancelled) with state=closed, newest first, paged")
 async def list_alerts(rt: Annotated[Runtime, Depends(runtime)], _: Annotated[Principal, Depends(caller)],
+                      response: FastAPIResponse,
                       tier: Annotated[Literal["blue", "yellow", "orange", "red"] | None, Query()] = None,
                       area: Annotated[str | None, Query(pattern=r"^\d{2,12}$")] = None,
-                      status: Annotated[Status | None, Query()] = None) -> list[dict[str, Any]]:
-    return await alert_summaries(rt, tier, area, status)
+                      status: Annotated[Status | None, Query()] = None,
+                      state: Annotated[Literal["active", "closed"], Query()] = "active",
+                      since: Annotated[AwareDatetime | None, Query()] = None,
+                      until: Annotated[AwareDatetime | None, Query()] = None,
+                      hazard: Annotated[str | None, Query(max_length=64)] = None,
+                      limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                      offset: Annotated[int, Query(ge=0)] = 0) -> list[dict[str, Any]]:
+    if state == "active":
+        return [a for a in await alert_summaries(rt, tier, area, status) if not hazard or a["hazard"] == hazard]
+    page, total = await closed_alerts(rt.container, since.timestamp() if since else None,
+                                      until.timestamp() if until else None, hazard, area, limit, offset)
+    response.headers["X-Total-Count"] = str(total)
+    return page
 
 
 async def _detail(rt: Runtime, alert_id: str) -> dict[str, Any]:
     detail = await alert_detail(rt.container, alert_id)
+    if detail is None and (kept := await archived(rt.container, alert_id)) is not None:
+        return {**kept["detail"], "closed_at": kept["closed_at"]}  # from the history, once its live keys expired
     if detail is None:
         raise HTTPException(404, f"no alert {alert_id!r}")
     return detail
@@ -74,7 +94,10 @@ async def get_cap(alert_id: str, rt: Annotated[Runtime, Depends(runtime)],
                   _: Annotated[Principal, Depends(caller)]) -> Response:
     raw = await rt.container.redis.hget(rt.container.keys.alert(alert_id), "version_json")
     if not raw:
-        raise HTTPException(404, f"no alert {alert_id!r}")
+        kept = await archived(rt.container, alert_id)
+        if kept is None or not kept["detail"]["versions"]:
+            raise HTTPException(404, f"no alert {alert_id!r}")
+        raw = orjson.dumps(kept["detail"]["versions"][-1])
     return Response(rt.container.render_cap(AlertVersion.model_validate_json(raw)), media_type="application/cap+xml")
 
 
@@ -82,6 +105,8 @@ async def get_cap(alert_id: str, rt: Annotated[Runtime, Depends(runtime)],
 async def get_report(alert_id: str, rt: Annotated[Runtime, Depends(runtime)],
                      _: Annotated[Principal, Depends(caller)]) -> dict[str, Any]:
     report = await after_action_report(rt.container, alert_id)
+    if report is None and (kept := await archived(rt.container, alert_id)) is not None:
+        report = kept["report"]
     if report is None:
         raise HTTPException(404, f"no alert {alert_id!r}")
     return report

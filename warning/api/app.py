@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request, Response
 
 from warning import heap
-from warning.api import alerts, console, feeds, ops, twilio_hooks
+from warning.api import alerts, console, control, feeds, ops, silences, twilio_hooks
 from warning.api.deps import Runtime
 from warning.bootstrap import Container
 from warning.delivery.providers import twilio_account
@@ -45,7 +45,7 @@ def create_api(container: Container) -> FastAPI:
 
     app = FastAPI(title="Early-warning dispatch API", version="0.1.0", lifespan=lifespan,
                   description="Feeds in, alerts out, acknowledgements, escalation, provider callbacks.")
-    for module in (feeds, alerts, console, ops, twilio_hooks):
+    for module in (feeds, control, alerts, silences, console, ops, twilio_hooks):
         app.include_router(module.router)
 
     @app.middleware("http")

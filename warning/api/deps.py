@@ -37,9 +37,9 @@ class Runtime:
     def tokens(self) -> TokenStore:
         return TokenStore(self.container.redis, self.container.keys)
 
-    async def publish(self, topic: str, key: str, value: bytes) -> None:
+    async def publish(self, topic: str, key: str, value: bytes, partition: int | None = None) -> None:
         """Written with acks=all before the caller hears back."""
-        await self.producer.send_and_wait(topic, key=key.encode(), value=value)
+        await self.producer.send_and_wait(topic, key=key.encode(), value=value, partition=partition)
 
     @property
     def receipts(self) -> Receipts:

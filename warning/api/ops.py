@@ -63,18 +63,19 @@ async def metrics(rt: Annotated[Runtime, Depends(runtime)]) -> Response:
             oldest.add_metric([channel, tier], lane["oldest_age_s"])
     families += [depth, oldest]
     counters = {str(k): int(v) for k, v in (await c.redis.hgetall(c.keys.stats)).items()}
-    deliveries = CounterMetricFamily("warning_deliveries", "Delivery status changes", labels=["channel", "status"])
+    deliveries = CounterMetricFamily("warning_deliveries", "Delivery status changes (drills apart)",
+                                     labels=["channel", "status", "drill"])
     for key, value in counters.items():
-        if key.startswith("deliveries:"):
-            _, channel, status = key.split(":", 2)
-            deliveries.add_metric([channel, status], value)
+        if key.startswith(("deliveries:", "deliveries-drill:")):
+            kind, channel, status = key.split(":", 2)
+            deliveries.add_metric([channel, status, str(kind.endswith("-drill")).lower()], value)
     escalations = CounterMetricFamily("warning_escalations", "Escalation steps fired")
     escalations.add_metric([], counters.get("escalations", 0))
     families += [deliveries, escalations]
     reach_family = HistogramMetricFamily("warning_seconds_to_reach", "Alert issue to provider handoff",
-                                         labels=["channel"])
-    for channel in CHANNELS:
-        histogram = {int(k): int(v) for k, v in (await c.redis.hgetall(c.keys.reach_all(channel))).items()}
+                                         labels=["channel", "drill"])
+    for channel, drill in [(ch, d) for ch in CHANNELS for d in (False, True)]:
+        histogram = {int(k): int(v) for k, v in (await c.redis.hgetall(c.keys.reach_all(channel, drill))).items()}
         cumulative, buckets, total_s = 0, [], 0.0
         for bucket in sorted(histogram):
             cumulative += histogram[bucket]
@@ -82,7 +83,7 @@ async def metrics(rt: Annotated[Runtime, Depends(runtime)]) -> Response:
             buckets.append((f"{edge:g}", cumulative))
             total_s += histogram[bucket] * edge
         buckets.append(("+Inf", cumulative))
-        reach_family.add_metric([channel], buckets, total_s)
+        reach_family.add_metric([channel, str(drill).lower()], buckets, total_s)
     families.append(reach_family)
     if time.monotonic() - _lag_cache["at"] > 10:
         try:

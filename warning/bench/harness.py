@@ -24,6 +24,7 @@ from kafka import KafkaAdminClient
 
 from warning import heap
 from warning.config import Settings
+from warning.control.policy import auto_policy_file
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = [sys.executable, str(ROOT / "deploy" / "local" / "stack.py")]
@@ -52,7 +53,7 @@ def local_stack() -> Iterator[None]:
 def namespace(base: Settings, scenario: str, run: int, **overrides: Any) -> Settings:
     tag = f"bench-{scenario}-{datetime.now(UTC).strftime('%H%M%S')}-{run}"
     return base.model_copy(update={"topic_prefix": f"{tag}.", "app_id": tag, "redis_prefix": tag,
-                                   "providers": "sink", **overrides})
+                                   "providers": "sink", "release_policy_file": auto_policy_file(), **overrides})
 
 
 def drop_namespace(settings: Settings) -> None:

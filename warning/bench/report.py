@@ -10,7 +10,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from warning.bench import chaos, evaluate, fanout, latency, peer, reach
+from warning.bench import chaos, evaluate, fanout, latency, manual, peer, reach
 from warning.bench.harness import ROOT, Scenario, local_stack, run
 from warning.bench.plot import plot
 from warning.config import Settings
@@ -48,6 +48,10 @@ SCENARIOS: dict[str, tuple[Scenario, list[tuple[str, str, str]]]] = {
                              ("peer_cpu_us_per_alert", "us", "Alertmanager's CPU per alert"),
                              ("sink_cpu_us_per_post", "us", "the shared sink's CPU per webhook"),
                              ("target_cpu_budget_us", "us", "host CPU per alert at 4x Alertmanager, less the sink")]),
+    "manual": (manual.scenario, [("issue_p50_ms", "ms", "<= 50: officer's POST -> first provider handoff"),
+                                 ("issue_p99_ms", "ms", "<= 200"),
+                                 ("approval_p50_ms", "ms", "<= 50: approval's POST -> first resident handoff"),
+                                 ("approval_p99_ms", "ms", "<= 200")]),
     "chaos": (chaos.scenario, [("lost", "deliveries", "0 of 100,000"),
                                ("duplicates", "deliveries", "0 sent twice"),
                                ("recover_s", "s", "longest stall in arrivals"),
@@ -79,10 +83,14 @@ def run_scenarios(base: Settings, which: str, repeats: int, save: bool) -> list[
     if save:
         out = ROOT / "bench" / "results"
         out.mkdir(parents=True, exist_ok=True)
-        blob = orjson.dumps({r["scenario"]: r for r in results}, option=orjson.OPT_INDENT_2)
-        (out / "latest.json").write_bytes(blob)
-        (out / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json").write_bytes(blob)
-        png = plot({r["scenario"]: r for r in results}, out / "latency.png")
+        ran = {r["scenario"]: r for r in results}
+        (out / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json").write_bytes(
+            orjson.dumps(ran, option=orjson.OPT_INDENT_2))
+        latest = out / "latest.json"  # one scenario run again replaces its own entry (each says when, "at")
+        kept = orjson.loads(latest.read_bytes()) if which != "all" and latest.exists() else {}
+        merged = {**kept, **ran}
+        latest.write_bytes(orjson.dumps(merged, option=orjson.OPT_INDENT_2))
+        png = plot(merged, out / "latency.png")
         if png:
             console.print(f"plot: {png}")
         console.print(f"results: {out / 'latest.json'}")

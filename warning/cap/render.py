@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from warning.cap.parse import NS_12
 from warning.models import AlertVersion, Tier
-from warning.targeting.message import hazard_name, render_text
+from warning.targeting.templates import DRILL_MARK, Templates, shipped
 
 _CATEGORY = {"gas": "Safety"}  # everything else we raise is meteorological or hydrological
 _RESPONSE = {Tier.blue: "Monitor", Tier.yellow: "Prepare", Tier.orange: "Prepare", Tier.red: "Execute"}
@@ -30,8 +30,10 @@ def _time(value: datetime, zone: ZoneInfo) -> str:
     return value.astimezone(zone).replace(microsecond=0).isoformat()
 
 
-def render_cap(alert: AlertVersion, style: CapStyle, area_names: dict[str, str] | None = None) -> bytes:
+def render_cap(alert: AlertVersion, style: CapStyle, area_names: dict[str, str] | None = None,
+               templates: Templates | None = None) -> bytes:
     zone = ZoneInfo(style.timezone)
+    texts = templates or shipped()
     ET.register_namespace("", NS_12)
 
     def sub(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:
@@ -44,7 +46,7 @@ def render_cap(alert: AlertVersion, style: CapStyle, area_names: dict[str, str] 
     sub(root, "identifier", style.identifier_prefix + alert.identifier)
     sub(root, "sender", style.sender)
     sub(root, "sent", _time(alert.issued_at, zone))
-    sub(root, "status", "Actual")
+    sub(root, "status", "Exercise" if alert.drill else "Actual")
     sub(root, "msgType", alert.msg_type)
     sub(root, "scope", "Public")
     if alert.references:
@@ -56,7 +58,7 @@ def render_cap(alert: AlertVersion, style: CapStyle, area_names: dict[str, str] 
         info = sub(root, "info")
         sub(info, "language", language)
         sub(info, "category", _CATEGORY.get(alert.hazard, "Met"))
-        sub(info, "event", hazard_name(alert.hazard, language))
+        sub(info, "event", texts.hazard_name(alert.hazard, language))
         sub(info, "responseType", "AllClear" if cancel else _RESPONSE[alert.tier])
         sub(info, "urgency", "Past" if cancel else ("Immediate" if alert.tier.rank >= 3 else "Expected"))
         sub(info, "severity", "Minor" if cancel else style.severity[alert.tier.value])
@@ -66,13 +68,26 @@ def render_cap(alert: AlertVersion, style: CapStyle, area_names: dict[str, str] 
         sub(code, "value", alert.tier.value)
         sub(info, "effective", _time(alert.caused_at, zone))
         sub(info, "expires", _time(alert.expires, zone))
-        sub(info, "headline", render_text(alert, language, name))
-        if alert.cause:
-            sub(info, "description", alert.cause)
+        written = alert.texts.get(language)
+        if written is not None and not cancel:
+            mark = DRILL_MARK["en" if language.startswith("en") else "zh-CN"] if alert.drill else ""
+            sub(info, "headline", mark + written.headline)
+            sub(info, "description", written.description or alert.cause)
+            if written.instruction:
+                sub(info, "instruction", written.instruction)
+        else:
+            sub(info, "headline", texts.render(alert, language, name, style.timezone))
+            if alert.cause:
+                sub(info, "description", alert.cause)
         area = sub(info, "area")
         sub(area, "areaDesc", name)
-        if alert.area.isdigit():
-            geocode = sub(area, "geocode")
-            sub(geocode, "valueName", "GB/T 2260")
-            sub(geocode, "value", alert.area)
+        for polygon in alert.polygons:
+            sub(area, "polygon", " ".join(f"{lat:g},{lon:g}" for lat, lon in polygon))
+        for lat, lon, radius_km in alert.circles:
+            sub(area, "circle", f"{lat:g},{lon:g} {radius_km:g}")
+        for code_value in alert.all_areas:
+            if code_value.isdigit():
+                geocode = sub(area, "geocode")
+                sub(geocode, "valueName", "GB/T 2260")
+                sub(geocode, "value", code_value)
     return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))

@@ -14,7 +14,7 @@ from warning.cap.model import CapMessage
 from warning.models import Tier, TierSignal
 from warning.rules.pack import CapMapping
 
-ACTIONABLE_STATUS = "Actual"
+DISPATCHED_STATUS = ("Actual", "Exercise")  # an Exercise is a drill: its own alert, the drill audience
 
 
 @dataclass
@@ -22,7 +22,7 @@ class CapDecision:
     signals: list[TierSignal] = field(default_factory=list)
     root: str | None = None  # the chain this message belongs to (to remember for later Updates)
     refused: str | None = None  # why nothing can be done with it (goes to warning.rejected)
-    skipped: str | None = None  # valid, deliberately not dispatched (Test / Exercise / …)
+    skipped: str | None = None  # valid, deliberately not dispatched (Test, System, Draft …)
 
 
 def chain_key(sender: str, identifier: str) -> str:
@@ -35,7 +35,7 @@ def cap_signals(message: CapMessage, mapping: CapMapping, roots: dict[str, str],
 
     ``roots`` maps ``chain_key(sender, identifier)`` of earlier messages to their chain root.
     """
-    if message.status != ACTIONABLE_STATUS:
+    if message.status not in DISPATCHED_STATUS:
         return CapDecision(skipped=f"status {message.status}: not dispatched")
     if message.msg_type not in ("Alert", "Update", "Cancel"):
         return CapDecision(skipped=f"msgType {message.msg_type}: nothing to dispatch")
@@ -70,6 +70,7 @@ def cap_signals(message: CapMessage, mapping: CapMapping, roots: dict[str, str],
     circles = [c for a in info.areas for c in a.circles]
     signals = [TierSignal(hazard=hazard, area=area, station_id=f"cap:{root}", tier=tier, at=at,
                           rule_id="cap", expires=info.expires, final=message.msg_type == "Cancel",
-                          polygons=[] if codes else polygons, circles=[] if codes else circles)
+                          polygons=[] if codes else polygons, circles=[] if codes else circles,
+                          drill=message.status == "Exercise")
                for area in areas]
     return CapDecision(signals=signals, root=root)

@@ -1,7 +1,8 @@
 """Stage 1 for CAP: feeds.cap -> validate -> tier signals (same topic as the readings' signals).
 
-Invalid, hostile or unusable messages go to warning.rejected with the reason; Test and
-Exercise messages are logged and not dispatched. Chain roots (which alert an Update or
+Invalid, hostile or unusable messages go to warning.rejected with the reason; Test, System
+and Draft messages are logged and not dispatched; an Exercise is a drill (its own alert,
+the drill audience, every text marked). Chain roots (which alert an Update or
 Cancel belongs to) are kept in Redis, because the messages of one chain arrive with
 different keys, on different partitions.
 """

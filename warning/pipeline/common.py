@@ -10,9 +10,10 @@ from warning.ingest import rejection
 log = structlog.get_logger()
 
 
-def raw_topic(app: faust.App, name: str) -> faust.TopicT:
-    """Bytes in, bytes out: agents parse themselves so a bad record can be refused, not lost."""
-    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
+def raw_topic(app: faust.App, *names: str) -> faust.TopicT:
+    """Bytes in, bytes out: agents parse themselves so a bad record can be refused, not lost.
+    Several names make one stream of co-partitioned topics (Faust assigns them together)."""
+    return app.topic(*names, key_type=bytes, value_type=bytes, key_serializer="raw",
                      value_serializer="raw", partitions=app.conf.topic_partitions)
 
 

@@ -23,10 +23,9 @@ import structlog
 
 from warning.bootstrap import Container
 from warning.models import AlertVersion, Tier
-from warning.targeting.audience import audience_tier, select
+from warning.targeting.audience import audience_tier, narrowed, select
 from warning.targeting.directory import Audience
 from warning.targeting.grids import Grid
-from warning.targeting.message import render_text
 
 log = structlog.get_logger()
 RESIDENT_LANGUAGES = {"zh-CN", "en"}  # residents' texts are rendered up front (stubs are not decoded)
@@ -76,16 +75,20 @@ async def fan_out_batch(c: Container, alerts: Sequence[AlertVersion]) -> int:
     for p in plans:
         if p.policy.residents != "none":
             p.stubs = await c.recipients.resident_stubs(p.grid_ids, opted_in_only=p.policy.residents == "opted_in")
-        targets = select(p.policy, p.alert.area, p.grids, [w for g in p.grid_ids for w in workers.get(g, [])],
-                         officers, residents_found=len(p.stubs))
+        held = p.alert.release != ["staff", "residents"]
+        targets = select(p.policy, p.alert.all_areas, p.grids, [w for g in p.grid_ids for w in workers.get(g, [])],
+                         officers, residents_found=len(p.stubs), fallback=not held and p.alert.audience is None)
         common = {"alert_id": p.alert.alert_id, "version": p.alert.version, "tier": p.alert.tier.value}
         # A job is a small stub per recipient, built as a plain dict (at a million recipients,
         # models alone would cost seconds); what jobs share is stored once with the alert.
         p.jobs = [{**common, "channel": t.channel, "recipient": t.recipient_id, "address": t.address,
                    "language": t.language, "fallback": t.fallback} for t in targets]
     added = await _write(c, plans)
-    chains = await c.escalation.on_versions([p.alert for p in plans])  # timed from each issue
-    for p, chain in zip(plans, chains, strict=True):
+    live = [p for p in plans if not p.alert.drill]  # a drill never escalates into a live message
+    chains = dict(zip((p.alert.alert_id for p in live), await c.escalation.on_versions([p.alert for p in live]),
+                      strict=True))  # timed from each issue
+    for p in plans:
+        chain = chains.get(p.alert.alert_id, "none (drill)")
         log.info("alert_enqueued", alert_id=p.alert.alert_id, version=p.alert.version, tier=p.alert.tier.value,
                  grids=len(p.grids), targeted=len(p.jobs) + len(p.stubs), enqueued=added[p.alert.alert_id],
                  escalation=chain)
@@ -93,12 +96,37 @@ async def fan_out_batch(c: Container, alerts: Sequence[AlertVersion]) -> int:
 
 
 def _grids_of(c: Container, alerts: Sequence[AlertVersion]) -> list[list[Grid]]:
-    return [c.grids.for_alert(a.area, a.polygons, a.circles) for a in alerts]
+    return [_grids_of_one(c, a) for a in alerts]
+
+
+def _grids_of_one(c: Container, alert: AlertVersion) -> list[Grid]:
+    if not alert.areas:
+        return c.grids.for_alert(alert.area, alert.polygons, alert.circles)
+    found: dict[str, Grid] = {}  # a hand-made alert's areas may overlap: each grid once
+    for i, area in enumerate(alert.all_areas):
+        shapes = (alert.polygons, alert.circles) if i == 0 else ([], [])
+        for grid in c.grids.for_alert(area, *shapes):
+            found.setdefault(grid.id, grid)
+    return list(found.values())
 
 
 def _plan(c: Container, alert: AlertVersion, loudest: Tier, grids: list[Grid]) -> Plan | None:
     policy = c.directory.audience.get(audience_tier(alert.tier, loudest, alert.msg_type == "Cancel"))
-    return Plan(alert, grids, policy, [], []) if policy is not None else None
+    if policy is None:
+        return None
+    return Plan(alert, grids, narrowed(policy, alert, c.settings.drill_audience), [], [])
+
+
+def _texts(c: Container, alert: AlertVersion, languages: set[str]) -> dict[str, str]:
+    """The version's text per language, and per ``channel:language`` where a template differs."""
+    tz, templates = c.directory.timezone, c.templates
+    texts = {}
+    for lang in languages | RESIDENT_LANGUAGES:
+        name = c.directory.area_name(alert.area, lang)
+        texts[lang] = templates.render(alert, lang, name, tz)
+        for channel in templates.override_channels(alert):
+            texts[f"{channel}:{lang}"] = templates.render(alert, lang, name, tz, channel)
+    return texts
 
 
 async def _write(c: Container, plans: list[Plan]) -> dict[str, int]:
@@ -109,9 +137,7 @@ async def _write(c: Container, plans: list[Plan]) -> dict[str, int]:
     async with c.redis.pipeline(transaction=False) as pipe:
         for p in plans:
             alert = p.alert
-            languages = {job["language"] for job in p.jobs} | RESIDENT_LANGUAGES
-            c.store.stage_texts(pipe, alert, {lang: render_text(alert, lang, c.directory.area_name(alert.area, lang))
-                                              for lang in languages})
+            c.store.stage_texts(pipe, alert, _texts(c, alert, {job["language"] for job in p.jobs}))
             expires = alert.expires.timestamp()
             calls.append((alert.alert_id, await c.store.stage_enqueue(pipe, p.jobs, batch, expires)))
             if p.grids:

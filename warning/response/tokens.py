@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from warning.areas import covers, inside
 from warning.keys import Keys
 
-Role = Literal["publisher", "grid_worker", "officer", "admin"]
+Role = Literal["publisher", "grid_worker", "officer", "issuer", "admin"]
 TOKEN_PREFIX = "wt_"
 
 

@@ -11,8 +11,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from warning.config import known_time_zone
 from warning.models import Tier
 from warning.yamlfile import read_yaml
 
@@ -89,9 +90,18 @@ def _default_audience() -> dict[Tier, Audience]:
 class Directory(BaseModel):
     model_config = ConfigDict(extra="forbid")
     city: Area
+    timezone: str = "Asia/Shanghai"  # the city's: every time a person reads is in it, never UTC
     areas: list[Area] = Field(default_factory=list)
     stations: list[Station] = Field(default_factory=list)
     audience: dict[Tier, Audience] = Field(default_factory=_default_audience)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return known_time_zone(value)
+
+    def known_area(self, code: str) -> bool:
+        return any(area.code == code for area in [self.city, *self.areas])
 
     @cached_property
     def _station_areas(self) -> dict[str, str]:

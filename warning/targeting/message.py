@@ -1,26 +1,34 @@
-"""Message text per tier and language (zh-CN, en). Short: it may travel as one SMS."""
+"""Message texts a person reads: a version in one language, from the templates
+(warning/targeting/templates.py); escalation reminders; the short reference to quote."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+from typing import TYPE_CHECKING
 
 from warning.models import AlertVersion, Tier
 
-_TIER = {
-    "zh-CN": {Tier.blue: "蓝色", Tier.yellow: "黄色", Tier.orange: "橙色", Tier.red: "红色"},
-    "en": {Tier.blue: "BLUE", Tier.yellow: "YELLOW", Tier.orange: "ORANGE", Tier.red: "RED"},
-}
-_HAZARD = {
-    "zh-CN": {"rainstorm": "暴雨", "gale": "大风", "typhoon": "台风", "heat": "高温", "gas": "燃气泄漏",
-              "flood": "河道水位超警"},
-    "en": {"rainstorm": "rainstorm", "gale": "gale", "typhoon": "typhoon", "heat": "high temperature",
-           "gas": "gas leak", "flood": "river above warning level"},
-}
+if TYPE_CHECKING:
+    from warning.targeting.templates import Templates
+
+CITY_TIMEZONE = "Asia/Shanghai"
 
 
-def hazard_name(hazard: str, language: str) -> str:
-    return _HAZARD["en" if language.startswith("en") else "zh-CN"].get(hazard, hazard)
+def _templates(templates: Templates | None) -> Templates:
+    from warning.targeting.templates import shipped
+
+    return templates or shipped()
+
+
+def tier_name(tier: str, language: str) -> str:
+    from warning.targeting.templates import TIER_NAMES, language_of
+
+    return TIER_NAMES[language_of(language)].get(Tier(tier), tier)
+
+
+def hazard_name(hazard: str, language: str, templates: Templates | None = None) -> str:
+    return _templates(templates).hazard_name(hazard, language)
 
 
 def short_ref(alert: AlertVersion) -> str:
@@ -34,28 +42,18 @@ def short_ref_of(alert_id: str, version: int) -> str:
     return f"{base64.b32encode(digest).decode()[:5]}v{version}"
 
 
-def render_text(alert: AlertVersion, language: str, area_name: str) -> str:
-    lang = language if language in _TIER else "zh-CN"
-    hazard = _HAZARD[lang].get(alert.hazard, alert.hazard)
-    ref = short_ref(alert)
-    until = alert.expires.strftime("%H:%M UTC")
-    if alert.msg_type == "Cancel":
-        if lang == "en":
-            return f"[All clear] {hazard} warning for {area_name} cancelled. Ref {ref}"
-        return f"【解除】{area_name}{hazard}预警已解除。编号{ref}"
-    tier = _TIER[lang][alert.tier]
-    if lang == "en":
-        return f"[{tier} warning] {hazard} in {area_name}, valid until {until}. Reply 1 to confirm. Ref {ref}"
-    return f"【{tier}预警】{area_name}发布{hazard}{tier}预警，有效至{until}。回复1确认。编号{ref}"
+def render_text(alert: AlertVersion, language: str, area_name: str, timezone: str = CITY_TIMEZONE,
+                templates: Templates | None = None, channel: str = "") -> str:
+    """The message a person reads; times in the city's time zone (people read local time)."""
+    return _templates(templates).render(alert, language, area_name, timezone, channel)
 
 
-def escalation_text(alert: AlertVersion, language: str, area_name: str, minutes: int) -> str:
+def escalation_text(alert: AlertVersion, language: str, area_name: str, minutes: int,
+                    templates: Templates | None = None) -> str:
     """To the next level up when nobody acknowledged in time."""
-    lang = language if language in _TIER else "zh-CN"
-    hazard = _HAZARD[lang].get(alert.hazard, alert.hazard)
-    tier = _TIER[lang][alert.tier]
+    hazard, tier = hazard_name(alert.hazard, language, templates), tier_name(alert.tier, language)
     ref = short_ref(alert)
-    if lang == "en":
+    if language.startswith("en"):
         return (f"[Escalation] {tier} {hazard} warning for {area_name} unacknowledged for {minutes} min. "
                 f"Reply 1 to confirm. Ref {ref}")
     return f"【升级提醒】{area_name}{hazard}{tier}预警已{minutes}分钟无人确认，请立即处置。回复1确认。编号{ref}"

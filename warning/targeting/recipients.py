@@ -20,7 +20,7 @@ from warning.targeting.directory import Person
 
 Record = dict[str, Any]
 Staff = tuple[dict[str, list[Record]], list[Record]]  # workers per grid, every officer
-RECORD_FIELDS = ("id", "phone", "push_token", "language", "channels", "opted_in", "level", "jurisdiction")
+RECORD_FIELDS = ("id", "name", "phone", "push_token", "language", "channels", "opted_in", "level", "jurisdiction")
 
 
 def record_of(person: Person) -> bytes:
