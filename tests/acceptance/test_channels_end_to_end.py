@@ -119,3 +119,35 @@ def test_sms_reply_acknowledges_the_alert_it_answers(sandboxed: Settings, live_p
     forged = httpx.post(inbound, data={"From": "+8610000000201", "Body": "1", "MessageSid": "SMx"},
                         headers={"X-Twilio-Signature": "forged"})
     assert forged.status_code == 403
+
+
+@pytest.mark.parametrize("settings", [None], indirect=True)  # the shipped policy: one station's residents wait
+def test_an_officer_approves_by_sms_reply(sandboxed: Settings, live_pipeline: Processes, tmp_path: Path) -> None:
+    import re
+
+    alert_id = red_gas(sandboxed, tmp_path)
+    sms_sink = sandboxed.sink_dir / "sms.jsonl"
+    request_id = f"{alert_id}.v1.sms.off-ns#approve0"  # the district officer is asked to approve
+    asked = wait_for(lambda: next((m for m in read_sink(sms_sink) if m["delivery_id"] == request_id), None), 90,
+                     "the approval request by SMS", lambda: logs(tmp_path))
+    body = str(asked["body"])
+    assert body.startswith("【待审核】南头街道燃气泄漏红色预警待您审核后发布给居民")
+    ref = re.search(r"回复“批准 ([A-Z2-7]{5}v\d+)”即批准", body)
+    assert ref, body
+    resident = f"{alert_id}.v1.sms.res-nt-02"
+    assert not any(m["delivery_id"] == resident for m in read_sink(sms_sink))  # held
+
+    inbound = f"{sandboxed.api_url}/v1/providers/twilio/inbound"
+    answer = httpx.post(f"{sandboxed.sandbox_url}/sandbox/sms/inbound", timeout=30,
+                        json={"from": "+8610000000203", "body": f"批准 {ref.group(1)}", "url": inbound}).json()
+    assert answer["status"] == 200 and "已批准" in answer["body"], answer
+    wait_for(lambda: any(m["delivery_id"] == resident for m in read_sink(sms_sink)), 60, "the resident's SMS")
+    again = httpx.post(f"{sandboxed.sandbox_url}/sandbox/sms/inbound", timeout=30,
+                       json={"from": "+8610000000203", "body": f"APPROVE {ref.group(1)}", "url": inbound}).json()
+    assert "未批准" in again["body"] and "already released" in again["body"]
+    import redis
+
+    r = redis.Redis.from_url(sandboxed.redis_url, decode_responses=True)
+    trail = [orjson.loads(e) for e in r.lrange(f"{sandboxed.redis_prefix}:audit:{{{alert_id}}}", 0, -1)]
+    assert [(e["event"], e["by"], e["via"]) for e in trail if "approve" in e["event"]] == [
+        ("approve", "off-ns", "sms"), ("approve_refused", "off-ns", "sms")]

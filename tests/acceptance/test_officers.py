@@ -40,6 +40,7 @@ def officers(settings: Settings, pipeline: Processes) -> dict[str, str]:
         "off-sz": token(settings, "--role", "officer", "--id", "off-sz", "--area", "440300", "--level", "city"),
         "off-yh": token(settings, "--role", "officer", "--id", "off-yh", "--area", "440305002", "--level", "township"),
         "gw-nt-01": token(settings, "--role", "grid_worker", "--id", "gw-nt-01", "--area", "440305001001"),
+        "szmb": token(settings, "--role", "issuer", "--id", "szmb", "--area", "440305"),
     }
 
 
@@ -308,5 +309,11 @@ def test_bad_requests_name_the_field(settings: Settings, officers: dict[str, str
     outside = issue(areas=["440305002"])
     assert outside.status_code == 403 and "jurisdiction" in outside.json()["detail"]
     assert api(settings, officers, "gw-nt-01", "POST", "/v1/alerts", json=ORANGE_RAIN).status_code == 403
+    heat_blue = issue(hazard="heat", tier="blue")
+    assert (heat_blue.status_code, field(heat_blue)) == (422, "tier")  # CMA's heat signal has no blue
+    by_issuer = api(settings, officers, "szmb", "POST", "/v1/alerts", json=ORANGE_RAIN)
+    assert by_issuer.status_code == 201 and by_issuer.json()["status"] == "pending_approval"
+    issuer_approves = api(settings, officers, "szmb", "POST", f"/v1/alerts/{by_issuer.json()['alert_id']}/approve")
+    assert issuer_approves.status_code == 403 and "officer" in issuer_approves.json()["detail"]
     assert api(settings, officers, "off-nt", "POST", "/v1/alerts/nope/cancel",
                json={"reason": "x"}).status_code == 404

@@ -52,6 +52,16 @@ def test_replies_that_acknowledge(body: str, ack: bool, ref: str | None) -> None
         assert reply.ref == ref
 
 
+@pytest.mark.parametrize(("body", "approve", "ref"), [
+    ("批准 ABCDEv2", True, "ABCDEv2"), ("APPROVE ABCDEv1", True, "ABCDEv1"), ("approve #ABCDEv1", True, "ABCDEv1"),
+    ("批准", False, None), ("approve", False, None),  # an approval must name what it releases
+    ("收到 ABCDEv2", False, "ABCDEv2"),
+])
+def test_replies_that_approve(body: str, approve: bool, ref: str | None) -> None:
+    reply = parse_reply(body)
+    assert (reply.approve, reply.ref, reply.ack) == (approve, ref, body.startswith("收到"))
+
+
 def test_short_refs_differ_for_alerts_issued_at_the_same_second() -> None:
     a, b = short_ref_of("gas-440305001-20261125T100000Z", 1), short_ref_of("gas-440305002-20261125T100000Z", 1)
     assert a != b and a.endswith("v1") and len(a) == 7

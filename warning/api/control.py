@@ -20,7 +20,7 @@ from warning.api.auth import require
 from warning.api.deps import Runtime, runtime
 from warning.areas import inside
 from warning.control import replies
-from warning.control.commands import Actor, Command, command_id, manual_alert_id
+from warning.control.commands import Actor, Command, Outcome, command_id, manual_alert_id
 from warning.control.requests import CancelRequest, IssueRequest, RejectRequest, UpdateRequest, check_issue
 from warning.feeds import partition_of
 from warning.response.ack import audit
@@ -40,6 +40,11 @@ def _actor(who: Principal, via: str) -> Actor:
 
 async def submit(rt: Runtime, cmd: Command) -> JSONResponse:
     """Publish the command (unless it was answered before) and wait for the agent's answer."""
+    first = await outcome(rt, cmd)
+    return JSONResponse(first.body, status_code=first.status)
+
+
+async def outcome(rt: Runtime, cmd: Command) -> Outcome:
     c = rt.container
     first = await replies.outcome_of(c.redis, c.keys, cmd.command_id)
     if first is None:
@@ -51,7 +56,7 @@ async def submit(rt: Runtime, cmd: Command) -> JSONResponse:
                                  f"(WARNING_CONTROL_TIMEOUT_S); it is queued on {c.topics.control} as "
                                  f"{cmd.command_id} and will be applied when a worker takes it. Retry with the same "
                                  "Idempotency-Key to get its outcome.")
-    return JSONResponse(first.body, status_code=first.status)
+    return first
 
 
 async def refused(rt: Runtime, alert_id: str, who: Principal, op: str, status: int, detail: str) -> HTTPException:

@@ -68,6 +68,32 @@ async def status_callback(request: Request, rt: Annotated[Runtime, Depends(runti
     return Response(status_code=200)
 
 
+def _twiml(text: str) -> Response:
+    return Response(f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{text}</Message></Response>',
+                    media_type="application/xml")
+
+
+async def _approve_by_sms(rt: Runtime, alert_id: str, person: str, sender: str, sid: str) -> Response:
+    """An officer's "批准 REF": the same approve command as the console's, via sms."""
+    from warning.api.control import outcome
+    from warning.control.commands import Actor, Command
+
+    c = rt.container
+    officer = next((o for o in await c.recipients.officers() if o.get("id") == person), None)
+    key = await c.redis.hget(c.keys.alert(alert_id), "key")
+    if officer is None or key is None:
+        return Response(TWIML_EMPTY, media_type="application/xml")
+    actor = Actor(id=person, role="officer", level=officer.get("level", ""), area=officer.get("jurisdiction", ""),
+                  via="sms")
+    answer = await outcome(rt, Command(command_id=f"sms-{sid}" if sid else f"sms-{alert_id}-{person}", op="approve",
+                                       alert_key=str(key), alert_id=alert_id, actor=actor, at=time.time()))
+    english = sender.startswith("+1")
+    if answer.status == 200:
+        return _twiml("Approved: released to residents." if english else "已批准，已向居民发布。")
+    reason = str(answer.body.get("detail", ""))
+    return _twiml(f"Not approved: {reason}" if english else f"未批准：{reason}")
+
+
 @router.post("/inbound", response_class=Response)
 async def inbound_sms(request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> Response:
     form = await signed_form(request, rt)
@@ -83,7 +109,10 @@ async def inbound_sms(request: Request, rt: Annotated[Runtime, Depends(runtime)]
     person = str(last.get("recipient", "")).partition("#")[0]  # "off-ns#esc1": an escalation message
     where = await redis.hget(keys.people, person) if person else None
     role = str(where or "").partition(" ")[0]
-    log.info("sms_reply", alert_id=alert_id, sender=mask_phone(sender), ack=reply.ack, role=role or None)
+    log.info("sms_reply", alert_id=alert_id, sender=mask_phone(sender), ack=reply.ack, approve=reply.approve,
+             role=role or None)
+    if reply.approve and quoted and role == "officer":
+        return await _approve_by_sms(rt, str(quoted), person, sender, sid)
     if not (reply.ack and alert_id and role in ("officer", "grid_worker")):
         return Response(TWIML_EMPTY, media_type="application/xml")
     grids = str(where or "").partition(" ")[2].split(",") if role == "grid_worker" else []
@@ -94,6 +123,4 @@ async def inbound_sms(request: Request, rt: Annotated[Runtime, Depends(runtime)]
         return Response(TWIML_EMPTY, media_type="application/xml")
     if outcome.first:
         await rt.publish_ack(outcome.ack)
-    text = "已确认，谢谢。" if not sender.startswith("+1") else "Acknowledged, thank you."
-    return Response(f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{text}</Message></Response>',
-                    media_type="application/xml")
+    return _twiml("已确认，谢谢。" if not sender.startswith("+1") else "Acknowledged, thank you.")

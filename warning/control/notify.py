@@ -32,10 +32,10 @@ def approval_text(pending: dict[str, Any], language: str, area_name: str, now: f
     if language.startswith("en"):
         then = "released" if on_timeout == "release" else "passed up a level"
         return (f"{drill}[Approval needed] {tier} {hazard} warning for {area_name} waits for your approval to reach "
-                f"residents; in {minutes} min it is {then}. Console or API. Ref {ref}")
+                f"residents; in {minutes} min it is {then}. Reply APPROVE {ref} to approve")
     then = "自动发布" if on_timeout == "release" else "上报上级审核"
     return (f"{drill}【待审核】{area_name}{hazard}{tier}预警待您审核后发布给居民，"
-            f"{minutes}分钟内未审核将{then}。编号{ref}")
+            f"{minutes}分钟内未审核将{then}。回复“批准 {ref}”即批准")
 
 
 def approval_jobs(pending: dict[str, Any], officers: Sequence[Record], levels: Sequence[str],

@@ -79,6 +79,7 @@ def fit_hard(text: str, max_segments: int) -> str:
 # --- replies ----------------------------------------------------------------------------
 
 ACK_WORDS = frozenset({"1", "收到", "确认", "ack", "ok", "yes", "y", "已收到", "收到了"})
+APPROVE_WORDS = frozenset({"批准", "同意发布", "approve"})  # an officer's approval needs the reference
 _REPLY = re.compile(r"^\s*(?P<word>[^\s#:：,，.。!！]+)[\s#:：,，.。!！]*(?P<ref>[A-Za-z0-9_-]{4,})?[\s.。!！]*$")
 
 
@@ -86,12 +87,14 @@ _REPLY = re.compile(r"^\s*(?P<word>[^\s#:：,，.。!！]+)[\s#:：,，.。!！]
 class Reply:
     ack: bool
     ref: str | None = None  # the reference quoted, if any
-
+    approve: bool = False  # "批准 7KQ2Mv2" / "APPROVE 7KQ2Mv2": release the quoted version
 
 def parse_reply(body: str) -> Reply:
-    """``1``, ``收到``, ``ACK``, ``ack 05Zv2`` … acknowledge; anything else is not an ack."""
+    """``1``, ``收到``, ``ACK``, ``ack 05Zv2`` … acknowledge; ``批准 05Zv2`` / ``APPROVE 05Zv2``
+    approve (only with the reference: an approval names what it releases); anything else is
+    neither."""
     match = _REPLY.match(body or "")
     if not match:
         return Reply(False)
-    word = match.group("word").casefold()
-    return Reply(word in ACK_WORDS, match.group("ref"))
+    word, ref = match.group("word").casefold(), match.group("ref")
+    return Reply(word in ACK_WORDS, ref, approve=word in APPROVE_WORDS and ref is not None)
