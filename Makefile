@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install up down status run demo test bench lint clean
+.PHONY: install up down status run demo test bench lint deploy-check clean
 
 install: $(STAMP)
 
@@ -34,7 +34,13 @@ demo: install
 # The test session starts the stack itself (or reuses a running one).
 test: install
 	$(PY) deploy/local/stack.py browser
+	$(PY) deploy/local/stack.py tools
 	$(VENV)/bin/pytest -q
+
+# deploy/ checked without a cluster or a container engine: alert rules (promtool), compose,
+# Kubernetes overlays (kustomize + API schemas), the image's stages in a fresh virtualenv.
+deploy-check: install
+	$(PY) deploy/check.py
 
 # Every scenario on the real local stack (started and stopped if not running); figures are
 # medians of 3 runs, printed as a table and kept in bench/results/latest.json (+ a dated copy).

@@ -10,7 +10,10 @@ from typing import Any
 
 import faust
 import structlog
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from warning import heartbeat
 from warning.bootstrap import Container
 from warning.faust_recovery import TableManager, filter_fetches
 from warning.pipeline import cap_feed, evaluate, lifecycle
@@ -50,10 +53,24 @@ def create_app(container: Container) -> faust.App:
     _fetch_promptly(app)
     filter_fetches(app)  # aiokafka read Faust's empty filter (all paused) as none: rebalances dropped records
     _buffer_changelog_bursts(app)
+    _beat(app, container)
     evaluate.register(app, container)
     cap_feed.register(app, container)
     lifecycle.register(app, container)
     return app
+
+
+def _beat(app: faust.App, c: Container) -> None:
+    """The worker's heartbeat (warning/heartbeat.py): alive, and when its agents last took an event."""
+
+    async def beat() -> None:
+        try:
+            await heartbeat.beat(c.redis, c.keys, c.pulse)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            structlog.get_logger().warning("heartbeat_skipped", role=c.pulse.role, error=str(exc))
+
+    app.task(beat)  # at once, then every BEAT_S (a Faust timer first waits its interval)
+    app.timer(heartbeat.BEAT_S)(beat)
 
 
 # aiokafka sends no fetch to a broker while any partition it leads still holds records the

@@ -23,6 +23,7 @@ from warning.cap.render import CapStyle, render_cap
 from warning.config import Settings, load_settings
 from warning.control.policy import load_policy
 from warning.control.silences import SilenceStore
+from warning.heartbeat import Pulse
 from warning.keys import Keys
 from warning.lifecycle import LifecycleConfig
 from warning.logs import configure_logging
@@ -48,6 +49,7 @@ class Container:
     grids: GridRegistry
     grids_version: str | None = None
     templates: Templates = field(default_factory=shipped)
+    pulse: Pulse = field(default_factory=lambda: Pulse("process"))  # the entry point names the role
     eval_config: EvalConfig = field(default_factory=EvalConfig)
     lifecycle_config: LifecycleConfig = field(default_factory=LifecycleConfig)
 
@@ -113,22 +115,23 @@ class Container:
 REDIS_STARTUP_WAIT_S = 30.0
 
 
-def load_grids(settings: Settings, keys: Keys) -> tuple[GridRegistry, str | None]:
+def load_grids(settings: Settings, keys: Keys, wait_s: float = REDIS_STARTUP_WAIT_S) -> tuple[GridRegistry, str | None]:
     """The imported registry from Redis, else the bundled demo grids.
 
     A process (re)started while Redis restarts or loads its AOF waits for it (up to
-    ``REDIS_STARTUP_WAIT_S``, saying so) instead of dying at startup."""
-    deadline = time.monotonic() + REDIS_STARTUP_WAIT_S
+    ``wait_s``, saying so) instead of dying at startup."""
+    deadline = time.monotonic() + wait_s
     delay = 0.1
     while True:
-        client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+        client = redis.Redis.from_url(settings.redis_url, decode_responses=True, socket_connect_timeout=wait_s)
         try:
             version, raw = client.get(keys.grids_version), client.get(keys.grids)
             break
         except (RedisConnectionError, RedisTimeoutError) as exc:  # BusyLoadingError is one
             if time.monotonic() + delay > deadline:
                 raise
-            structlog.get_logger().warning("redis_unavailable_waiting", error=str(exc), retry_in_s=delay)
+            say = structlog.get_logger().warning if wait_s > 5 else structlog.get_logger().info  # a command: one line
+            say("redis_unavailable_waiting", error=str(exc), retry_in_s=delay)
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
         finally:
@@ -139,7 +142,8 @@ def load_grids(settings: Settings, keys: Keys) -> tuple[GridRegistry, str | None
     return GridRegistry.from_geojson(bundled, "warning/data/demo-grids.geojson"), None
 
 
-def bootstrap(settings: Settings | None = None, logging: bool = True) -> Container:
+def bootstrap(settings: Settings | None = None, logging: bool = True,
+              redis_wait_s: float = REDIS_STARTUP_WAIT_S) -> Container:
     """Load and validate everything a process needs; bad config fails here, at startup."""
     settings = settings or load_settings()
     if logging:
@@ -147,7 +151,7 @@ def bootstrap(settings: Settings | None = None, logging: bool = True) -> Contain
     keys = Keys(settings.redis_prefix)
     pack, directory = load_pack(settings.rules_file), load_directory(settings.directory_file)  # before Redis
     policy, templates = load_policy(settings.release_policy_file), load_templates(settings.templates_file)
-    grids, version = load_grids(settings, keys)
+    grids, version = load_grids(settings, keys, redis_wait_s)
     return Container(
         settings=settings,
         pack=pack,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 import time
@@ -16,12 +17,13 @@ from rich.table import Table
 from warning import heap
 from warning.cli_control import alert_app, silence_app
 from warning.cli_response import ack, escalator, report, tokens_app
-from warning.cli_support import console, load_container, print_json
+from warning.cli_support import UNREACHABLE, command_settings, console, load_container, print_json, unreachable
 from warning.config import CHANNELS, ConfigError, load_settings
 from warning.control.policy import ReleasePolicyError
 from warning.feeds import TopicMismatch
 from warning.rules.pack import RulePackError
 from warning.targeting.directory import DirectoryError
+from warning.targeting.templates import TemplateError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Early-warning dispatch pipeline.")
 feed_app = typer.Typer(no_args_is_help=True, help="Push feeds to Kafka.")
@@ -50,7 +52,7 @@ def worker() -> None:
     from warning.app import create_app
     from warning.feeds import ensure_topics
 
-    c = load_container()
+    c = load_container(serving="worker")
     ensure_topics(c.settings)
     faust_app = create_app(c)
 
@@ -78,8 +80,9 @@ def consumer(channel: Annotated[str, typer.Argument(help="sms | push | grid")],
     from consumers.worker import RateLimit, RetryPolicy, Worker
     from warning.delivery.receipts import KafkaReceiptLog, Receipts
     from warning.feeds import ensure_topics
+    from warning.heartbeat import beating
 
-    c = load_container()
+    c = load_container(serving=f"consumer-{channel}")
     s = c.settings
     ensure_topics(s)
     per_s = s.rate_limits.get(channel)
@@ -101,10 +104,12 @@ def consumer(channel: Annotated[str, typer.Argument(help="sms | push | grid")],
             if await c.recipients.forget_address(job.recipient, job.channel, job.address):
                 structlog.get_logger().warning("address_forgotten", delivery_id=job.delivery_id, alert_id=job.alert_id,
                             channel=job.channel, reason="provider reports it unregistered")
+        c.pulse.details["mode"] = s.provider_mode(channel)  # the sandbox where live is required alerts
         try:
-            await Worker(c.store, notifier, batch=s.consumer_batch, visibility_timeout_s=s.visibility_timeout_s,
-                         retry=retry, rate=rate, receipts=Receipts(c.store, receipt_log),
-                         receipt_timeout_s=s.sms_receipt_timeout_s, forget=forget).run(stop, burst=burst)
+            async with beating(c.redis, c.keys, c.pulse):
+                await Worker(c.store, notifier, batch=s.consumer_batch, visibility_timeout_s=s.visibility_timeout_s,
+                             retry=retry, rate=rate, receipts=Receipts(c.store, receipt_log),
+                             receipt_timeout_s=s.sms_receipt_timeout_s, forget=forget).run(stop, burst=burst)
         finally:
             await notifier.close()
             await receipt_log.close()
@@ -120,7 +125,7 @@ def api() -> None:
 
     from warning.api.app import create_api
 
-    c = load_container()
+    c = load_container(serving="api")
     uvicorn.run(create_api(c), host="0.0.0.0", port=c.settings.api_port, log_level="warning",
                 access_log=False)
 
@@ -133,7 +138,9 @@ def sandbox() -> None:
     from warning.sandbox.server import create_sandbox
 
     settings = load_settings()
-    uvicorn.run(create_sandbox(settings), host="127.0.0.1", port=settings.sandbox_port, log_level="warning",
+    loopback = settings.sandbox_host in ("127.0.0.1", "localhost", "::1")
+    uvicorn.run(create_sandbox(settings), host="127.0.0.1" if loopback else "0.0.0.0", port=settings.sandbox_port,
+                log_level="warning",
                 access_log=False, timeout_graceful_shutdown=1)
 
 
@@ -160,12 +167,25 @@ def queues(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     Console().print(table)
 
 
+@app.command()
+def health(role: Annotated[str, typer.Argument(help="api | worker | consumer-sms | consumer-push | consumer-grid | "
+                                                    "escalator")],
+           ready: Annotated[bool, typer.Option("--ready", help="readiness rather than liveness")] = False) -> None:
+    """This container's process of a role, for the orchestrator's probes: exit 0 healthy, 1 not (one line why)."""
+    from warning.health import check
+
+    verdict = asyncio.run(check(load_settings(), role, ready))
+    print(("healthy: " if verdict.ok else "unhealthy: ") + verdict.why)
+    if not verdict.ok:
+        raise typer.Exit(1)
+
+
 @app.command("topics")
 def topics() -> None:
     """Create the pipeline's Kafka topics if missing."""
     from warning.feeds import ensure_topics
 
-    created = ensure_topics(load_settings())
+    created = ensure_topics(command_settings())
     print_json({"created": created})
 
 
@@ -175,7 +195,7 @@ def feed_push(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]
     """Push a JSONL file of observations, or one CAP XML message, to Kafka."""
     from warning.feeds import ensure_topics, looks_like_xml, push_cap, push_observations, read_lines
 
-    settings = load_settings()
+    settings = command_settings()
     ensure_topics(settings)
     data = file.read_bytes()
     if looks_like_xml(data):
@@ -264,13 +284,17 @@ def recipients_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay
 @rules_app.command("replay")
 def rules_replay(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
                  pack: Annotated[Path | None, typer.Option(help="rule pack YAML")] = None) -> None:
-    """Run rules + lifecycle offline; one JSON object per lifecycle change."""
+    """Run rules + lifecycle offline (no Kafka, no Redis); one JSON object per lifecycle change."""
+    from warning.lifecycle import LifecycleConfig
     from warning.models import Observation
     from warning.replay import replay
+    from warning.rules.evaluate import EvalConfig
     from warning.rules.pack import load_pack
+    from warning.targeting.directory import load_directory
 
-    c = load_container(logging=False)
-    rule_pack = load_pack(pack) if pack else c.pack
+    settings = load_settings()
+    rule_pack, directory = load_pack(pack or settings.rules_file), load_directory(settings.directory_file)
+    lifecycle = LifecycleConfig(ttl_s=settings.alert_ttl_s, downgrade_hold_s=settings.downgrade_hold_s)
     observations = []
     for number, line in enumerate(file.read_bytes().splitlines(), 1):
         if line.strip():
@@ -278,7 +302,7 @@ def rules_replay(file: Annotated[Path, typer.Argument(exists=True, dir_okay=Fals
                 observations.append(Observation.model_validate_json(line))
             except ValueError as exc:
                 console.print(f"{file}:{number}: skipped: {exc}".replace("\n", " "))
-    for version in replay(rule_pack, c.directory, observations, c.eval_config, c.lifecycle_config):
+    for version in replay(rule_pack, directory, observations, EvalConfig(), lifecycle):
         print_json({"hazard": version.hazard, "key": version.key, "tier": version.tier.value,
                      "msg_type": version.msg_type, "at": version.caused_at.isoformat()})
 
@@ -355,7 +379,7 @@ def run(demo: Annotated[bool, typer.Option(help="replay the bundled demo scenari
     """Start the pipeline processes, replay the demo, keep serving until Ctrl-C."""
     from warning.serve import serve
 
-    serve(load_container(), keep_serving=True, demo=demo, timeout=timeout)
+    serve(load_container(serving="run"), keep_serving=True, demo=demo, timeout=timeout)
 
 
 @app.command("demo")
@@ -363,7 +387,7 @@ def demo_cmd(timeout: float = 180.0) -> None:
     """Like run, but exit after the demo with a one-line JSON summary."""
     from warning.serve import serve
 
-    serve(load_container(), keep_serving=False, demo=True, timeout=timeout)
+    serve(load_container(serving="run"), keep_serving=False, demo=True, timeout=timeout)
 
 
 @app.command()
@@ -385,8 +409,15 @@ def main() -> None:
     from warning.logs import configure_logging
 
     configure_logging("WARNING")  # stdout is for results (JSON); logs go to stderr from the start
+    debug = "--debug" in sys.argv or os.environ.get("WARNING_LOG_LEVEL", "").upper() == "DEBUG"
+    sys.argv = [a for a in sys.argv if a != "--debug"]
     try:
         app()
-    except (ConfigError, RulePackError, DirectoryError, ReleasePolicyError, TopicMismatch) as exc:
+    except (ConfigError, RulePackError, DirectoryError, ReleasePolicyError, TemplateError, TopicMismatch) as exc:
         console.print(f"configuration error: {exc}")
+        sys.exit(2)
+    except UNREACHABLE as exc:
+        if debug:
+            raise
+        console.print(unreachable(exc), soft_wrap=True)
         sys.exit(2)

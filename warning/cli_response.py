@@ -23,10 +23,11 @@ ARCHIVE_EVERY_S = 30.0
 def escalator() -> None:
     """Run an escalation worker: fires due steps once (any number may run), notifies, publishes."""
     from warning.delivery.receipts import KafkaReceiptLog
+    from warning.heartbeat import beating
     from warning.response.escalator import Escalator
     from warning.response.history import archive_due
 
-    c = load_container()
+    c = load_container(serving="escalator")
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -43,24 +44,25 @@ def escalator() -> None:
         heap.settle()
         archived_at = 0.0
         try:
-            while not stop.is_set():
-                try:
-                    await worker.tick(time.time())
-                    if time.monotonic() - archived_at >= ARCHIVE_EVERY_S:  # closed alerts into the history
-                        archived_at = time.monotonic()
-                        await archive_due(c, time.time())
-                except Exception:  # Redis restarting: the timers are durable, try again shortly
-                    import structlog
+            async with beating(c.redis, c.keys, c.pulse):
+                while not stop.is_set():
+                    try:
+                        await worker.tick(time.time())
+                        c.pulse.took_work()
+                        if time.monotonic() - archived_at >= ARCHIVE_EVERY_S:  # closed alerts into the history
+                            archived_at = time.monotonic()
+                            await archive_due(c, time.time())
+                    except Exception:  # Redis restarting: the timers are durable, try again shortly
+                        import structlog
 
-                    structlog.get_logger().exception("escalator_tick_failed")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 0.5)
+                        structlog.get_logger().exception("escalator_tick_failed")
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 0.5)
         finally:
             await events.close()
             await c.redis.aclose()
 
     asyncio.run(main())
-
 
 
 

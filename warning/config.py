@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     # the working directory, one per test or bench run); they live here instead.
     worker_data_dir: Path = Path(".run/faust")
     sandbox_port: int = Field(default=38081, ge=1, le=65535)
+    sandbox_host: str = "127.0.0.1"  # where the sandbox is reached (compose: its service name); it listens there
+    # Production: every channel must use its live provider (the WarningSandboxProviderInUse alert)
+    require_live_providers: bool = False
+    # How long a command waits for Kafka to answer at all (long-running processes keep retrying)
+    kafka_connect_timeout_s: float = Field(default=30.0, gt=0, le=600)
     # How providers reach this deployment's API (Twilio callbacks are signed over this URL).
     public_url: str = ""  # empty: http://127.0.0.1:<api_port>
 
@@ -203,7 +208,7 @@ class Settings(BaseSettings):
 
     @property
     def sandbox_url(self) -> str:
-        return f"http://127.0.0.1:{self.sandbox_port}"
+        return f"http://{self.sandbox_host}:{self.sandbox_port}"
 
     def provider_mode(self, channel: str) -> str:
         """live, sandbox or sink for one channel (see ``providers``)."""
@@ -211,7 +216,7 @@ class Settings(BaseSettings):
             return self.providers
         live = {"sms": bool(self.twilio_account_sid and self.twilio_auth_token),
                 "push": bool(self.fcm_service_account_file or self.vapid_private_key),
-                "grid": self.grid_webhook_secret is not None}
+                "grid": bool(self.grid_webhook_secret and self.grid_webhook_secret.get_secret_value())}
         return "live" if live.get(channel) else "sandbox"
 
     @property

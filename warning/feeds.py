@@ -33,7 +33,8 @@ def ensure_topics(settings: Settings) -> list[str]:
     another partition count is refused here, at startup, rather than failing mid-stream.
     """
     names = TopicNames(settings.topic_prefix).all()
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="warning-admin")
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="warning-admin",
+                             bootstrap_timeout_ms=int(settings.kafka_connect_timeout_s * 1000))
     try:
         existing = set(admin.list_topics())
         missing = [n for n in names if n not in existing]
@@ -86,9 +87,11 @@ def consumer_lag(settings: Settings) -> dict[str, int]:
     committed counts from its beginning, where the worker starts (``auto_offset_reset``
     earliest): a worker that is up but takes nothing shows as lag that grows, not as none."""
     topics = TopicNames(settings.topic_prefix)
-    partitions = [TopicPartition(topic, p) for topic in (topics.observations, topics.cap, topics.signals)
+    partitions = [TopicPartition(topic, p) for topic in (topics.observations, topics.cap, topics.signals,
+                                                         topics.control)
                   for p in range(settings.partitions)]
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="warning-metrics")
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="warning-metrics",
+                             bootstrap_timeout_ms=int(settings.kafka_connect_timeout_s * 1000))
     consumer = _offsets_reader(settings, "warning-metrics")
     try:
         offsets = admin.list_group_offsets(settings.app_id).get(settings.app_id, {})
@@ -114,6 +117,7 @@ def _offsets_reader(settings: Settings, client_id: str) -> KafkaConsumer:
 
 def producer(settings: Settings) -> KafkaProducer:
     return KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5,
+                         max_block_ms=int(settings.kafka_connect_timeout_s * 1000),
                          compression_type=None, max_request_size=8 * 1024 * 1024)
 
 

@@ -63,9 +63,9 @@ class Keys:
         """Hash: the same histogram for one channel (the after-action report)."""
         return f"{self.prefix}:reach:{{{alert_id}}}:{channel}"
 
-    def reach_all(self, channel: str, drill: bool = False) -> str:
-        """Hash: handoff-latency histogram over every alert of a channel (drills apart)."""
-        return f"{self.prefix}:reach-all:{channel}" + (":drill" if drill else "")
+    def reach_all(self, channel: str, tier: str, drill: bool = False) -> str:
+        """Hash: handoff-latency histogram over every alert of a channel and tier (drills apart)."""
+        return f"{self.prefix}:reach-all:{channel}:{tier}" + (":drill" if drill else "")
 
     def acks(self, alert_id: str) -> str:
         """Hash: officer id -> JSON of their first acknowledgement."""
@@ -142,6 +142,14 @@ class Keys:
     def archived(self, alert_id: str) -> str:
         """String: a closed alert's frozen detail and after-action report (JSON)."""
         return f"{self.prefix}:history:{{{alert_id}}}"
+
+    def heartbeats(self, role: str) -> str:
+        """Sorted set: a role's process instances by their last heartbeat (warning/heartbeat.py)."""
+        return f"{self.prefix}:heartbeats:{role}"
+
+    def heartbeat_info(self, role: str, instance: str) -> str:
+        """String: what an instance's last heartbeat said (host, pid, when it last took work)."""
+        return f"{self.prefix}:heartbeat:{role}:{instance}"
 
     @property
     def tokens(self) -> str:

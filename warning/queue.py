@@ -281,17 +281,18 @@ class DeliveryStore:
             index = counts.setdefault(self.keys.delivery_counts(job.alert_id, job.channel), len(counts) + 1)
             args += [job.attempt, int(max(job.expires - now, 0) + RETENTION_S), index]
         keys = [self.keys.delivery(job.delivery_id) for job in jobs] + list(counts)
-        reached: Counter[tuple[str, str, int]] = Counter()
+        reached: Counter[tuple[str, str, str, int]] = Counter()
         if new == "sent":
-            reached.update((job.alert_id, job.channel, reach.bucket(now - job.issued_at)) for job in jobs)
+            reached.update((job.alert_id, job.channel, job.tier.value, reach.bucket(now - job.issued_at))
+                           for job in jobs)
         async with self.redis.pipeline(transaction=False) as pipe:
             await self._mark(keys=keys, args=args, client=pipe)
             for (channel, drill), n in Counter((job.channel, is_drill(job.alert_id)) for job in jobs).items():
                 pipe.hincrby(self.keys.stats, f"deliveries{'-drill' if drill else ''}:{channel}:{new}", n)
-            for (alert_id, channel, bucket), n in reached.items():
+            for (alert_id, channel, tier, bucket), n in reached.items():
                 pipe.hincrby(self.keys.reach(alert_id), str(bucket), n)
                 pipe.hincrby(self.keys.reach_channel(alert_id, channel), str(bucket), n)
-                pipe.hincrby(self.keys.reach_all(channel, is_drill(alert_id)), str(bucket), n)
+                pipe.hincrby(self.keys.reach_all(channel, tier, is_drill(alert_id)), str(bucket), n)
             await pipe.execute()
 
     async def await_receipt(self, jobs: Sequence[DeliveryJob], due: float) -> None:

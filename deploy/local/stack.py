@@ -5,7 +5,7 @@ already answers on its port is reused. Readiness is a real request (Kafka metada
 Redis PING), never a sleep. Addresses come from ``WARNING_KAFKA_BOOTSTRAP`` and
 ``WARNING_REDIS_URL``; the defaults use ports that nothing common listens on.
 
-Usage: python deploy/local/stack.py up|down [kafka|redis ...]|running|status|ready|restart-redis|browser
+Usage: python deploy/local/stack.py up|down [kafka|redis ...]|running|status|ready|restart-redis|browser|tools
 
 ``running`` prints the services this stack runs (a live pid file), one a line: whoever
 starts the stack because nothing answered stops afterwards only what was not running
@@ -184,6 +184,17 @@ def _redis_server() -> str:
     return shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
+def tools() -> None:
+    """Debian's Prometheus (promtool and the server, for deploy-check and the alerting test),
+    docker-compose (validates the compose file without a daemon) and kubectl (renders the
+    Kustomize overlays) if this machine has none."""
+    _apt_install("prometheus", "promtool")
+    _apt_install("docker-compose", "docker-compose")
+    _apt_install("kubernetes-client", "kubectl")
+    print(f"promtool: {shutil.which('promtool')}, docker-compose: {shutil.which('docker-compose')}, "
+          f"kubectl: {shutil.which('kubectl')}")
+
+
 def browser() -> None:
     """Debian's Chromium for the console's browser test (Playwright drives the system one)."""
     _apt_install("chromium", "chromium")
@@ -296,7 +307,7 @@ def restart_redis() -> None:
 def main(argv: list[str]) -> int:
     commands: dict[str, Callable[..., None]] = {
         "up": up, "down": down, "running": running, "status": status, "ready": ready, "restart-redis": restart_redis,
-        "browser": browser}
+        "browser": browser, "tools": tools}
     command, args = (argv[1], argv[2:]) if len(argv) > 1 else ("", [])
     if command not in commands or (args and command != "down") or not set(args) <= set(SERVICES):
         print(__doc__, file=sys.stderr)

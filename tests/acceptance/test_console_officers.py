@@ -78,6 +78,14 @@ def test_issue_approve_drill_cancel_and_history_in_the_console(
     expect(card.locator("button.approve")).to_have_count(0)  # her own draft
     expect(nt.locator("#map path[data-grid='440305001001']")).to_have_attribute("data-tier", "orange")
     alert_id = card.get_attribute("data-alert")
+    residents = {"res-nt-01", "res-nt-02", "res-nt-03", "res-nt-04"}
+
+    def told(channels: tuple[str, ...]) -> set[str]:
+        return {m["recipient"] for ch in channels for m in read_sink(settings.sink_dir / f"{ch}.jsonl")
+                if m["alert_id"] == alert_id}
+
+    wait_for(lambda: {"gw-nt-01", "gw-nt-02"} <= told(("sms", "push")), 60, "the grid workers, at once")
+    assert not residents & told(("sms", "push"))  # the residents wait for a second officer
 
     pending = ns.locator(f"#approvals [data-approval='{alert_id}']")
     expect(pending).to_contain_text("南头街道暴雨橙色预警")
@@ -85,10 +93,7 @@ def test_issue_approve_drill_cancel_and_history_in_the_console(
     shot(ns, "console-approvals.png")
     pending.locator("button.approve").click()
     expect(ns.locator("#approvals [data-approval]")).to_have_count(0, timeout=30_000)
-    residents = {"res-nt-01", "res-nt-02", "res-nt-03", "res-nt-04"}
-    wait_for(lambda: residents <= {m["recipient"] for ch in ("sms", "push") for m in
-                                   read_sink(settings.sink_dir / f"{ch}.jsonl") if m["alert_id"] == alert_id},
-             60, "the residents' messages after the approval")
+    wait_for(lambda: residents <= told(("sms", "push")), 60, "the residents' messages after the approval")
 
     ns.select_option("#issue-hazard", "gale")
     ns.select_option("#issue-tier", "yellow")

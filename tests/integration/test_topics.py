@@ -63,11 +63,12 @@ def test_pipeline_lag_counts_what_the_worker_has_not_committed_and_from_the_star
             producer.send(topics.observations, value=b"{}", partition=0)
         for _ in range(2):
             producer.send(topics.signals, value=b"[]", partition=1)
+        producer.send(topics.control, value=b"{}", partition=0)  # an officer's command waits too
         producer.send(topics.alerts, value=b"{}", partition=0)  # not the worker's input
         producer.flush()
     finally:
         producer.close()
-    assert consumer_lag(settings) == {topics.observations: 5, topics.cap: 0, topics.signals: 2}
+    assert consumer_lag(settings) == {topics.observations: 5, topics.cap: 0, topics.signals: 2, topics.control: 1}
 
     group = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=settings.app_id,
                           enable_auto_commit=False)
@@ -76,4 +77,4 @@ def test_pipeline_lag_counts_what_the_worker_has_not_committed_and_from_the_star
         group.commit({TopicPartition(topics.observations, 0): OffsetAndMetadata(3, "", -1)})
     finally:
         group.close()
-    assert consumer_lag(settings) == {topics.observations: 2, topics.cap: 0, topics.signals: 2}
+    assert consumer_lag(settings) == {topics.observations: 2, topics.cap: 0, topics.signals: 2, topics.control: 1}

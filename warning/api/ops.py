@@ -12,10 +12,11 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from warning import reach
+from warning import heartbeat, reach
 from warning.api.deps import Runtime, runtime
 from warning.config import CHANNELS
 from warning.feeds import consumer_lag
+from warning.models import WARNING_TIERS
 
 router = APIRouter(tags=["operations"])
 log = structlog.get_logger()
@@ -47,6 +48,24 @@ async def readyz(rt: Annotated[Runtime, Depends(runtime)]) -> Response:
 _lag_cache: dict[str, Any] = {"at": 0.0, "value": {}}
 
 
+async def _processes(rt: Runtime) -> list[Any]:
+    """Live processes per role (heartbeats), and the provider mode each channel's consumers use."""
+    c = rt.container
+    alive = GaugeMetricFamily("warning_processes_alive", "Processes of a role with a heartbeat in the last 30 s",
+                              labels=["role"])
+    for role, n in (await heartbeat.alive(c.redis, c.keys)).items():
+        alive.add_metric([role], n)
+    modes = GaugeMetricFamily("warning_provider_mode", "1 for the provider mode a channel's consumers use",
+                              labels=["channel", "mode"])
+    for channel in CHANNELS:
+        used = {str(b.get("mode")) for b in await heartbeat.live_beats(c.redis, c.keys, f"consumer-{channel}")}
+        for mode in ("live", "sandbox", "sink"):
+            modes.add_metric([channel, mode], 1 if mode in used else 0)
+    required = GaugeMetricFamily("warning_live_providers_required", "1 when WARNING_REQUIRE_LIVE_PROVIDERS is set")
+    required.add_metric([], 1 if rt.settings.require_live_providers else 0)
+    return [alive, modes, required]
+
+
 @router.get("/metrics", response_class=Response)
 async def metrics(rt: Annotated[Runtime, Depends(runtime)]) -> Response:
     c = rt.container
@@ -56,12 +75,14 @@ async def metrics(rt: Annotated[Runtime, Depends(runtime)]) -> Response:
                               labels=["channel", "tier"])
     oldest = GaugeMetricFamily("warning_queue_oldest_age_seconds", "Age of the oldest queued job",
                                labels=["channel", "tier"])
+    dead = GaugeMetricFamily("warning_dead_letters", "Jobs in each channel's dead letters", labels=["channel"])
     for channel in CHANNELS:
         stats = await c.store.queue_stats(channel)
         for tier, lane in stats["lanes"].items():
             depth.add_metric([channel, tier], lane["depth"])
             oldest.add_metric([channel, tier], lane["oldest_age_s"])
-    families += [depth, oldest]
+        dead.add_metric([channel], stats["dead"])
+    families += [depth, oldest, dead, *await _processes(rt)]
     counters = {str(k): int(v) for k, v in (await c.redis.hgetall(c.keys.stats)).items()}
     deliveries = CounterMetricFamily("warning_deliveries", "Delivery status changes (drills apart)",
                                      labels=["channel", "status", "drill"])
@@ -71,11 +92,16 @@ async def metrics(rt: Annotated[Runtime, Depends(runtime)]) -> Response:
             deliveries.add_metric([channel, status, str(kind.endswith("-drill")).lower()], value)
     escalations = CounterMetricFamily("warning_escalations", "Escalation steps fired")
     escalations.add_metric([], counters.get("escalations", 0))
-    families += [deliveries, escalations]
+    knocks = CounterMetricFamily("warning_door_knocks", "Door-knock tasks: residents no channel reached")
+    knocks.add_metric([], counters.get("door_knocks", 0))
+    families += [deliveries, escalations, knocks]
     reach_family = HistogramMetricFamily("warning_seconds_to_reach", "Alert issue to provider handoff",
-                                         labels=["channel", "drill"])
-    for channel, drill in [(ch, d) for ch in CHANNELS for d in (False, True)]:
-        histogram = {int(k): int(v) for k, v in (await c.redis.hgetall(c.keys.reach_all(channel, drill))).items()}
+                                         labels=["channel", "tier", "drill"])
+    for channel, tier, drill in [(ch, t.value, d) for ch in CHANNELS for t in WARNING_TIERS for d in (False, True)]:
+        raw = await c.redis.hgetall(c.keys.reach_all(channel, tier, drill))
+        if not raw and drill:
+            continue  # live series are always there (empty ones too); a drill's once it happened
+        histogram = {int(k): int(v) for k, v in raw.items()}
         cumulative, buckets, total_s = 0, [], 0.0
         for bucket in sorted(histogram):
             cumulative += histogram[bucket]
@@ -83,7 +109,7 @@ async def metrics(rt: Annotated[Runtime, Depends(runtime)]) -> Response:
             buckets.append((f"{edge:g}", cumulative))
             total_s += histogram[bucket] * edge
         buckets.append(("+Inf", cumulative))
-        reach_family.add_metric([channel, str(drill).lower()], buckets, total_s)
+        reach_family.add_metric([channel, tier, str(drill).lower()], buckets, total_s)
     families.append(reach_family)
     if time.monotonic() - _lag_cache["at"] > 10:
         try:

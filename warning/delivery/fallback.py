@@ -49,6 +49,7 @@ async def fall_back(receipts: Receipts, jobs: Sequence[DeliveryJob], reason: str
             if await store.redis.hsetnx(key, job.recipient, orjson.dumps(task)):
                 await store.redis.expire(key, int(max(job.expires - time.time(), 0) + RETENTION_S))
                 knocks += 1
+                await store.redis.hincrby(store.keys.stats, "door_knocks", 1)
                 log.warning("door_knock_task", alert_id=job.alert_id, delivery_id=job.delivery_id,
                             grid=task["grid"], reason=reason)
                 await receipts.emit([job], "door_knock", reason, grid=task["grid"])

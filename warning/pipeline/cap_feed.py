@@ -30,6 +30,7 @@ def register(app: faust.App, c: Container) -> None:
     @app.agent(cap, name="cap-ingest")
     async def cap_ingest(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
+            c.pulse.took_work()
             key, raw = event.key, event.value or b""
             verdict = validate_cap(raw)
             if not verdict.valid or verdict.root is None or verdict.version is None:

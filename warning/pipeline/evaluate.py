@@ -90,6 +90,7 @@ def register(app: faust.App, c: Container) -> None:
     async def evaluate(stream: faust.StreamT[bytes]) -> None:
         manual: Any = stream  # Stream.noack() is not on the StreamT protocol
         async for event in manual.noack().events():
+            c.pulse.took_work()
             tp = event.message.tp
             key, raw = event.key, event.value
             parsed = parse_observations(raw)

@@ -198,6 +198,7 @@ def register(app: faust.App, c: Container) -> None:
                 delay = min(delay * 2, 10.0)
 
     async def handle(taken: list[Taken]) -> None:
+        c.pulse.took_work()
         stepped = await advance(taken)
         await dispatch(stepped.versions)
         published = []
