@@ -31,6 +31,7 @@ from warning.delivery.fallback import fall_back
 from warning.delivery.receipts import Receipts
 from warning.models import DeliveryJob
 from warning.queue import HANDED_OFF, Claimed, DeliveryStore
+from warning.redis_client import where
 
 log = structlog.get_logger()
 
@@ -103,7 +104,8 @@ class Worker:
             except (RedisConnectionError, RedisTimeoutError) as exc:
                 # Redis restarting: what was claimed and not acknowledged is still pending in
                 # the stream (AOF keeps it) and is reclaimed; wait and carry on, never exit.
-                log.error("redis_unavailable_retrying", channel=self.channel, error=str(exc), retry_in_s=delay)
+                log.error("redis_unavailable_retrying", channel=self.channel, error=str(exc), retry_in_s=delay,
+                          **where(self.store.redis))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 self._last_reclaim = 0.0
@@ -239,6 +241,7 @@ class Worker:
                 if self._stop.is_set():
                     raise
                 log.error("redis_unavailable_retrying", channel=self.channel, step=step, error=str(exc),
+                          **where(self.store.redis),
                           retry_in_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)

@@ -131,7 +131,7 @@ def load_grids(settings: Settings, keys: Keys, wait_s: float = REDIS_STARTUP_WAI
             if time.monotonic() + delay > deadline:
                 raise
             say = structlog.get_logger().warning if wait_s > 5 else structlog.get_logger().info  # a command: one line
-            say("redis_unavailable_waiting", error=str(exc), retry_in_s=delay)
+            say("redis_unavailable_waiting", error=str(exc), retry_in_s=delay, **redis_client.where(client))
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
         finally:

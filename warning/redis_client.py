@@ -24,6 +24,13 @@ class HiredisPackedConnection(aioredis.Connection):
         return packed
 
 
+def where(client: Any) -> dict[str, str]:
+    """Which Redis a retry log line is about: its address and the setting that names it (never a password)."""
+    kw = client.connection_pool.connection_kwargs
+    return {"redis": f"{kw.get('host', kw.get('path', '?'))}:{kw.get('port', '')}/{kw.get('db', 0)}",
+            "setting": "WARNING_REDIS_URL"}
+
+
 def connect(url: str, **options: Any) -> aioredis.Redis:
     """A client for ``url``; plain TCP connections pack with hiredis when it is installed
     (a ``rediss://`` or ``unix://`` URL picks its own connection class, as redis-py does)."""

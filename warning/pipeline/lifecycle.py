@@ -46,6 +46,7 @@ from pydantic import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from warning import redis_client
 from warning.bootstrap import Container
 from warning.control import replies
 from warning.control.commands import Command, Outcome, apply_command, hold_timed_out
@@ -193,6 +194,7 @@ def register(app: faust.App, c: Container) -> None:
                 return
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 log.error("redis_unavailable_retrying", alert_ids=sorted({v.alert_id for v in versions}),
+                          **redis_client.where(c.redis),
                           error=str(exc), retry_in_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
@@ -242,7 +244,8 @@ def register(app: faust.App, c: Container) -> None:
                 await replies.answer(c.redis, c.keys, stepped.answers)
                 return
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                log.error("redis_unavailable_retrying", what="control outcomes", error=str(exc), retry_in_s=delay)
+                log.error("redis_unavailable_retrying", what="control outcomes", error=str(exc), retry_in_s=delay,
+                          **redis_client.where(c.redis))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
