@@ -31,7 +31,7 @@ _READS = ("open", "os.listdir", "os.scandir")
 
 def refuse_reads_beside(root: Path) -> None:
     """A clone must test itself: opening or listing anything beside the checkout (the
-    developers' ../shared, a sibling repository) raises, so a test that depends on it fails
+    developers' reference folder, a sibling repository) raises, so a test that depends on it fails
     loudly on every machine, not only on a fresh clone. The temporary directory, the home
     directory (Maven's ~/.m2) and the interpreter stay readable when they are siblings."""
     parent = root.parent

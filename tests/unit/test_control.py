@@ -151,9 +151,11 @@ def test_a_hold_that_times_out_releases_red_and_escalates_yellow() -> None:
     yellow: dict[str, Any] = {}
     step(yellow, gas(Tier.yellow, T0), T0, CONFIG)
     hold = yellow["pending"]["hold_until"]
+    asked = yellow["pending"]
     version, event = hold_timed_out(yellow, hold, CONFIG, LEVELS)
     assert version is None and event and (event["action"], event["level"]) == ("escalated", "district")
-    assert yellow["pending"]["hold_until"] == hold + 1800
+    assert yellow["pending"]["hold_until"] == hold + 1800 and yellow["pending"]["level"] == 1
+    assert asked["level"] == 0 and yellow["pending"] != asked  # a changed approval: re-indexed, approvers told
 
 
 def test_cancel_by_hand_any_alert_and_the_next_reading_does_not_reissue_it() -> None:

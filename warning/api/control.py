@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import structlog
@@ -64,7 +65,8 @@ async def refused(rt: Runtime, alert_id: str, who: Principal, op: str, status: i
     log.warning("control_refused", alert_id=alert_id, op=op, caller=who.id, status=status, reason=detail)
     if alert_id:
         await audit(rt.container.redis, rt.container.keys, alert_id,
-                    {"event": f"{op}_refused", "by": who.id, "role": who.role, "at": time.time(), "reason": detail})
+                    {"event": f"{op}_refused", "by": who.id, "role": who.role, "at": datetime.now(UTC).isoformat(),
+                     "reason": detail})
     return HTTPException(status, detail)
 
 

@@ -229,8 +229,9 @@ def hold_timed_out(state: LifecycleState, now: float, config: LifecycleConfig,
     if config.policy.timeout_action(tier) == "release" or pending["level"] + 1 >= len(levels):
         event["action"] = "released"
         return release_pending(state), event
-    pending["level"] += 1
-    pending["hold_until"] = now + config.policy.hold_for(tier)
+    # A new dict, not an edit: the agent tells a changed approval (index, approvers) by comparing them
+    state["pending"] = pending = {**pending, "level": pending["level"] + 1,
+                                  "hold_until": now + config.policy.hold_for(tier)}
     event.update(action="escalated", level=levels[pending["level"]])
     return None, event
 

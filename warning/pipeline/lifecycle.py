@@ -157,7 +157,8 @@ def register(app: faust.App, c: Container) -> None:
             if event is not None:
                 out.audit.append((state["alert_id"], event))
         elif version is None and (version := corroborated_release(state, c.lifecycle_config.policy)):
-            out.audit.append((version.alert_id, {"event": "approve", "by": "policy", "at": time.time(),
+            out.audit.append((version.alert_id, {"event": "approve", "by": "policy",
+                                                 "at": datetime.now(UTC).isoformat(),
                                                  "reason": "corroborated: enough stations of the area agree",
                                                  "version": version.version}))
         keep(out, alert_key, partition, state, before, version)
