@@ -62,3 +62,11 @@ class Reconciling(Protocol):
     async def handed_off(self, jobs: Sequence[DeliveryJob]) -> set[str]:
         """The delivery ids among ``jobs`` the provider already has."""
         ...
+
+
+@runtime_checkable
+class Starting(Protocol):
+    """A provider with sessions to open before the first job (SMPP binds): receipts for
+    messages sent before a restart arrive as soon as the bind is up."""
+
+    async def start(self) -> None: ...

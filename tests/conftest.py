@@ -3,6 +3,7 @@ starts them (or reuses a running stack) and stops only what it started."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -21,7 +22,7 @@ from warning.bootstrap import Container, bootstrap
 from warning.config import Settings, load_settings
 from warning.control.policy import auto_policy_file
 from warning.keys import Keys
-from warning.runner import env_for
+from warning.runner import Processes, env_for, wait_http
 from warning.targeting.importer import seed_demo_directory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,7 +86,7 @@ def settings(stack: None, unique: str, tmp_path: Path, request: pytest.FixtureRe
                              sink_dir=tmp_path / "sinks", worker_data_dir=tmp_path / "faust", partitions=2,
                              providers="sink", release_policy_file=request.param if hasattr(request, "param")
                              else auto_policy_file(),
-                             api_port=free_port(), sandbox_port=free_port())
+                             api_port=free_port(), sandbox_port=free_port(), sandbox_smpp_port=free_port())
     yield settings
     _delete_topics(settings)
     _delete_keys(settings)
@@ -148,6 +149,26 @@ async def container(settings: Settings) -> AsyncIterator[Container]:
     yield c
     await _delete_prefix(c.redis, settings.redis_prefix)
     await c.redis.aclose()
+
+
+@contextlib.asynccontextmanager
+async def seeded_container(settings: Settings) -> AsyncIterator[Container]:
+    """A container over the demo directory in these settings' namespace (the sandbox's tests)."""
+    seed(settings)
+    c = bootstrap(settings, logging=False)
+    try:
+        yield c
+    finally:
+        await c.redis.aclose()
+
+
+@contextlib.contextmanager
+def sandbox_running(settings: Settings, log_dir: Path) -> Iterator[Processes]:
+    """`warning sandbox` (every provider's local server, the SMSC and the CBC) for a test."""
+    with Processes(log_dir, env=settings_env(settings)) as procs:
+        procs.start("sandbox", "sandbox")
+        wait_http(f"{settings.sandbox_url}/healthz", procs)
+        yield procs
 
 
 async def _delete_prefix(redis: aioredis.Redis, prefix: str) -> None:

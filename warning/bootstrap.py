@@ -23,6 +23,9 @@ from warning.cap.render import CapStyle, render_cap
 from warning.config import Settings, load_settings
 from warning.control.policy import load_policy
 from warning.control.silences import SilenceStore
+from warning.delivery import providers
+from warning.delivery.cell_broadcast import BroadcastConfig, load_broadcast_config
+from warning.delivery.smpp import SmppConfig, load_smpp_config
 from warning.heartbeat import Pulse
 from warning.keys import Keys
 from warning.lifecycle import LifecycleConfig
@@ -52,6 +55,8 @@ class Container:
     pulse: Pulse = field(default_factory=lambda: Pulse("process"))  # the entry point names the role
     eval_config: EvalConfig = field(default_factory=EvalConfig)
     lifecycle_config: LifecycleConfig = field(default_factory=LifecycleConfig)
+    smpp: SmppConfig | None = None  # the SMPP gateways, when sms_provider is smpp
+    broadcast: BroadcastConfig = field(default_factory=BroadcastConfig)
 
     @cached_property
     def redis(self) -> aioredis.Redis:
@@ -151,8 +156,14 @@ def bootstrap(settings: Settings | None = None, logging: bool = True,
     keys = Keys(settings.redis_prefix)
     pack, directory = load_pack(settings.rules_file), load_directory(settings.directory_file)  # before Redis
     policy, templates = load_policy(settings.release_policy_file), load_templates(settings.templates_file)
+    smpp = load_smpp_config(settings.smpp_gateways_file) if settings.sms_provider == "smpp" else None
+    if smpp is not None:
+        providers.smpp_endpoints(settings, smpp)  # every gateway's password is there, or stop now
+    broadcast = load_broadcast_config(settings.cell_broadcast_file)
     grids, version = load_grids(settings, keys, redis_wait_s)
     return Container(
+        smpp=smpp,
+        broadcast=broadcast,
         settings=settings,
         pack=pack,
         directory=directory,

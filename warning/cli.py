@@ -80,6 +80,7 @@ def consumer(channel: Annotated[str, typer.Argument(help="sms | push | grid")],
     import structlog
 
     from consumers.channels.build import build_notifier
+    from consumers.notifier import Starting
     from consumers.worker import RateLimit, RetryPolicy, Worker
     from warning.delivery.receipts import KafkaReceiptLog, Receipts
     from warning.feeds import ensure_topics
@@ -88,7 +89,8 @@ def consumer(channel: Annotated[str, typer.Argument(help="sms | push | grid")],
     c = load_container(serving=f"consumer-{channel}")
     s = c.settings
     ensure_topics(s)
-    per_s = s.rate_limits.get(channel)
+    # SMPP gateways pace themselves (a bucket per gateway); the channel's bucket is Twilio's.
+    per_s = None if channel == "sms" and s.sms_provider == "smpp" else s.rate_limits.get(channel)
     rate = RateLimit(per_s=per_s, burst=max(per_s, 1.0)) if per_s else None
     retry = RetryPolicy(max_attempts=s.retry_max_attempts, base_s=s.retry_base_s, cap_s=s.retry_cap_s,
                         deadline_s=s.retry_deadline_s)
@@ -98,9 +100,12 @@ def consumer(channel: Annotated[str, typer.Argument(help="sms | push | grid")],
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        notifier = build_notifier(channel, c)
         receipt_log = KafkaReceiptLog(s.kafka_bootstrap, c.topics.receipts, wait=False)
         await receipt_log.start()
+        receipts = Receipts(c.store, receipt_log)
+        notifier = build_notifier(channel, c, receipts)
+        if isinstance(notifier, Starting):
+            await notifier.start()  # binds before the first job, so receipts flow at once
         heap.settle()
 
         async def forget(job: Any) -> None:
@@ -111,7 +116,7 @@ def consumer(channel: Annotated[str, typer.Argument(help="sms | push | grid")],
         try:
             async with beating(c.redis, c.keys, c.pulse):
                 await Worker(c.store, notifier, batch=s.consumer_batch, visibility_timeout_s=s.visibility_timeout_s,
-                             retry=retry, rate=rate, receipts=Receipts(c.store, receipt_log),
+                             retry=retry, rate=rate, receipts=receipts,
                              receipt_timeout_s=s.sms_receipt_timeout_s, forget=forget).run(stop, burst=burst)
         finally:
             await notifier.close()

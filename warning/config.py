@@ -15,7 +15,7 @@ import yaml
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-CHANNELS = ("sms", "push", "grid")
+CHANNELS = ("sms", "push", "grid", "cell_broadcast")
 
 
 AudienceRole = Literal["officer", "grid_worker", "grid_endpoint", "resident"]
@@ -134,6 +134,17 @@ class Settings(BaseSettings):
     sms_max_segments: int = Field(default=4, ge=1, le=10)
     # No delivery receipt this long after Twilio took a message: the next channel gets it.
     sms_receipt_timeout_s: float = Field(default=300.0, gt=0)
+    # Who carries SMS: Twilio, or the carriers' own gateways over SMPP 3.4 (smpp_gateways_file).
+    sms_provider: Literal["twilio", "smpp"] = "twilio"
+    # The SMPP gateways and their number ranges (None: warning/data/smpp-gateways.yaml, which
+    # binds every gateway to the sandbox SMSC). Naming a file makes SMPP live under ``auto``.
+    smpp_gateways_file: Path | None = None
+    sandbox_smpp_port: int = Field(default=38082, ge=1, le=65535)  # the sandbox SMSC
+
+    # Cell broadcast: one message per alert version and area to a Cell Broadcast Centre over
+    # its ECBE REST interface (osmo-cbc's shape). None: the sandbox's CBC.
+    cbc_url: str | None = None
+    cell_broadcast_file: Path | None = None  # tiers, CBS message identifiers (None: warning/data/cell-broadcast.yaml)
 
     # App push: FCM HTTP v1 (a service-account JSON file) and Web Push (a VAPID key).
     fcm_service_account_file: Path | None = None
@@ -197,7 +208,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _sms_sender(self) -> Settings:
-        if self.provider_mode("sms") == "live" and not (self.twilio_messaging_service_sid or self.twilio_from):
+        if self.sms_provider == "twilio" and self.provider_mode("sms") == "live" and not (
+                self.twilio_messaging_service_sid or self.twilio_from):
             raise ValueError("live Twilio SMS needs twilio_messaging_service_sid or twilio_from "
                              "(env TWILIO_MESSAGING_SERVICE_SID / TWILIO_FROM_NUMBER)")
         return self
@@ -214,7 +226,9 @@ class Settings(BaseSettings):
         """live, sandbox or sink for one channel (see ``providers``)."""
         if self.providers != "auto":
             return self.providers
-        live = {"sms": bool(self.twilio_account_sid and self.twilio_auth_token),
+        twilio = bool(self.twilio_account_sid and self.twilio_auth_token)
+        live = {"sms": bool(self.smpp_gateways_file) if self.sms_provider == "smpp" else twilio,
+                "cell_broadcast": bool(self.cbc_url),
                 "push": bool(self.fcm_service_account_file or self.vapid_private_key),
                 "grid": bool(self.grid_webhook_secret and self.grid_webhook_secret.get_secret_value())}
         return "live" if live.get(channel) else "sandbox"

@@ -168,6 +168,14 @@ class Keys:
         """String: JSON of the last alert SMS sent to a number (what a bare "1" answers)."""
         return f"{self.prefix}:smsto:{phone}"
 
+    def smpp_message(self, gateway: str, message_id: str) -> str:
+        """String: an SMSC's message id (per gateway) -> our delivery id, for its delivery receipt."""
+        return f"{self.prefix}:smpp:{gateway}:{message_id}"
+
+    def broadcasts(self, alert_id: str) -> str:
+        """Hash: "area:language" -> JSON of what the CBC broadcasts for the alert there."""
+        return f"{self.prefix}:cbc:{{{alert_id}}}"
+
     def provider_seen(self, provider_id: str) -> str:
         """String: set once per inbound provider message id (replayed webhooks do nothing)."""
         return f"{self.prefix}:seen:{provider_id}"

@@ -22,6 +22,7 @@ from redis.exceptions import ResponseError
 
 from warning import queue_scripts as lua
 from warning import reach
+from warning.delivery.cell_broadcast import CHANNEL as BROADCAST
 from warning.keys import Keys
 from warning.models import WARNING_TIERS, AlertVersion, DeliveryJob, Tier, is_drill
 
@@ -284,7 +285,7 @@ class DeliveryStore:
         reached: Counter[tuple[str, str, str, int]] = Counter()
         if new == "sent":
             reached.update((job.alert_id, job.channel, job.tier.value, reach.bucket(now - job.issued_at))
-                           for job in jobs)
+                           for job in jobs if job.channel != BROADCAST)  # a broadcast is no person reached
         async with self.redis.pipeline(transaction=False) as pipe:
             await self._mark(keys=keys, args=args, client=pipe)
             for (channel, drill), n in Counter((job.channel, is_drill(job.alert_id)) for job in jobs).items():

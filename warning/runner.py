@@ -27,6 +27,9 @@ def env_for(settings: Settings) -> dict[str, str]:
         "WARNING_PROVIDERS": settings.providers, "WARNING_API_PORT": str(settings.api_port),
         "WARNING_SANDBOX_PORT": str(settings.sandbox_port), "WARNING_PUBLIC_URL": settings.public_url,
         "WARNING_SMS_RECEIPT_TIMEOUT_S": str(settings.sms_receipt_timeout_s),
+        "WARNING_SANDBOX_SMPP_PORT": str(settings.sandbox_smpp_port), "WARNING_SMS_PROVIDER": settings.sms_provider,
+        **({"WARNING_SMPP_GATEWAYS_FILE": str(settings.smpp_gateways_file)} if settings.smpp_gateways_file else {}),
+        **({"WARNING_CBC_URL": settings.cbc_url} if settings.cbc_url else {}),
         **({"WARNING_RELEASE_POLICY_FILE": str(settings.release_policy_file)} if settings.release_policy_file else {}),
     }
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def read_yaml(path: Path | None, packaged: str, what: str, error: type[ValueError]) -> tuple[str, Any]:
@@ -24,3 +27,17 @@ def read_yaml(path: Path | None, packaged: str, what: str, error: type[ValueErro
         return source, yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise error(f"{source}: not valid YAML: {exc}") from exc
+
+
+def describe(exc: ValidationError) -> str:
+    """A validation error as ``field.path: message; …`` (what every loader's error names)."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+
+
+def load_model(model: type[M], path: Path | None, packaged: str, what: str, error: type[ValueError]) -> M:
+    """A YAML file checked against its model; the error names the file and the field."""
+    source, raw = read_yaml(path, packaged, what, error)
+    try:
+        return model.model_validate(raw if raw is not None else {})
+    except ValidationError as exc:
+        raise error(f"{source}: {describe(exc)}") from exc

@@ -11,11 +11,12 @@ from consumers.notifier import Notifier
 from consumers.sinks import FileSink
 from warning.bootstrap import Container
 from warning.delivery import providers
+from warning.delivery.receipts import Receipts
 from warning.models import AlertVersion
 from warning.sandbox import credentials
 
 
-def build_notifier(channel: str, c: Container) -> Notifier:
+def build_notifier(channel: str, c: Container, receipts: Receipts | None = None) -> Notifier:
     s = c.settings
     mode = s.provider_mode(channel)
     if mode == "sink":
@@ -23,6 +24,14 @@ def build_notifier(channel: str, c: Container) -> Notifier:
     if mode == "sandbox":
         credentials.ensure(providers.sandbox_state(s), s.sandbox_url)
     timeout = httpx.Timeout(s.provider_timeout_s)
+    if channel == "sms" and s.sms_provider == "smpp":
+        from consumers.channels.smpp_receipts import SmppReceipts
+        from consumers.channels.smpp_sms import Endpoint, SmppSms
+
+        assert c.smpp is not None  # bootstrap loads it when sms_provider is smpp
+        endpoints = {name: Endpoint(*where) for name, where in providers.smpp_endpoints(s, c.smpp).items()}
+        return SmppSms(c.smpp, endpoints, c.store, SmppReceipts(receipts or Receipts(c.store, None)),
+                       max_segments=s.sms_max_segments)
     if channel == "sms":
         from consumers.channels.twilio_sms import TwilioSms
 
@@ -41,6 +50,12 @@ def build_notifier(channel: str, c: Container) -> Notifier:
 
         return GridWebhook(providers.grid_secret(s), AlertLookup(c), lambda url: providers.grid_url(s, url),
                            s.provider_timeout_s)
+    if channel == "cell_broadcast":
+        from consumers.channels.cell_broadcast import CellBroadcast
+        from warning.delivery.broadcast_log import BroadcastLog
+
+        return CellBroadcast(c.broadcast, providers.cbc_url(s), httpx.AsyncClient(timeout=timeout),
+                             BroadcastLog(c.redis, c.keys))
     raise ValueError(f"unknown channel {channel!r}")
 
 

@@ -250,7 +250,7 @@ async def test_fan_out_is_idempotent_and_lands_in_the_sink(container: Container)
     red = alert(Tier.red, 1, alert_id="gas-440305001-x")
     first = await fan_out(container, red)
     again = await fan_out(container, red)
-    assert first == 11 and again == 0
+    assert first == 13 and again == 0  # 11 people, and the area's cells in two languages
     sink = FileSink("sms", container.settings.sink_dir)
     await Worker(container.store, sink).run(asyncio.Event(), burst=True)
     await sink.close()
@@ -270,7 +270,8 @@ async def test_a_batch_fans_out_each_alerts_latest_version_and_records_every_ver
     v2 = alert(Tier.red, 2, msg_type="Update", alert_id="gas-440305001-b")
     other = alert(Tier.red, 1, alert_id="gas-440305001-c")
     added = await fan_out_batch(container, [v1, other, v2])
-    assert added == 22 and await fan_out_batch(container, [v1, other, v2]) == 0  # 11 each; replay adds none
+    # 11 each, and each red alert's cell broadcast (one area, two languages); a replay adds none
+    assert added == 26 and await fan_out_batch(container, [v1, other, v2]) == 0
     queued = await container.redis.xrange(container.keys.queue("sms", Tier.red))
     versions = Counter((orjson.loads(f["job"])["alert_id"], orjson.loads(f["job"])["version"]) for _, f in queued)
     assert set(versions) == {("gas-440305001-b", 2), ("gas-440305001-c", 1)}

@@ -26,6 +26,7 @@ VERDICTS = {
     "google-cap-library/canada_errors.cap": (True, "1.2"),
     "google-cap-library/earthquake-iso8859-1.cap": (True, "1.2"),
     "google-cap-library/wcatwc-warning.cap": (True, "1.2"),
+    "cma/baoding-lightning-yellow-update.xml": (True, "1.2"),
     "oasis-spec-examples/cap12_appendix_a1.xml": (True, "1.2"),
     "oasis-spec-examples/cap12_appendix_a2.xml": (True, "1.2"),
     "oasis-spec-examples/cap12_appendix_a3.xml": (True, "1.2"),

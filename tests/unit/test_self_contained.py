@@ -49,4 +49,4 @@ def test_the_cap_corpus_is_in_the_repository() -> None:
     from tests.data import CAP_CORPUS
 
     assert CAP_CORPUS.is_relative_to(ROOT)
-    assert len(list(CAP_CORPUS.glob("*/*.cap"))) == 11 and len(list(CAP_CORPUS.glob("*/*.xml"))) == 4
+    assert len(list(CAP_CORPUS.glob("*/*.cap"))) == 11 and len(list(CAP_CORPUS.glob("*/*.xml"))) == 5

@@ -18,6 +18,8 @@ from pydantic import ValidationError
 
 from warning.api.auth import require
 from warning.api.deps import Runtime, runtime
+from warning.cap.model import read_message
+from warning.cap.preview import drives_nothing
 from warning.cap.validate import validate_cap
 from warning.feeds import batch_by_partition
 from warning.models import Observation
@@ -96,7 +98,11 @@ async def post_cap(request: Request, rt: Annotated[Runtime, Depends(runtime)],
                                   "errors": verdict.errors})
     match = re.search(rb"<(?:\w+:)?identifier>\s*([^<\s]+)\s*</", body)
     identifier = match.group(1).decode() if match else "unparsed"
+    warnings = list(verdict.warnings)
+    if verdict.root is not None and verdict.version is not None:
+        c = rt.container
+        warnings += drives_nothing(read_message(verdict.root, verdict.version), c.pack.cap, c.directory)
     await rt.publish(rt.container.topics.cap, identifier, body)
-    log.info("feed_accepted", kind="cap", identifier=identifier, publisher=who.id)
-    return {"accepted": 1, "identifier": identifier, "warnings": verdict.warnings,
+    log.info("feed_accepted", kind="cap", identifier=identifier, publisher=who.id, warnings=len(warnings))
+    return {"accepted": 1, "identifier": identifier, "warnings": warnings,
             "topic": rt.container.topics.cap}

@@ -19,7 +19,7 @@ from fastapi.responses import Response
 from twilio.request_validator import RequestValidator
 
 from warning.api.deps import Runtime, runtime
-from warning.delivery.fallback import fall_back
+from warning.delivery.fallback import settle_receipt
 from warning.logs import mask_phone
 from warning.models import Ack
 from warning.response.ack import UnknownAlert, acknowledge
@@ -49,7 +49,6 @@ async def status_callback(request: Request, rt: Annotated[Runtime, Depends(runti
                           d: Annotated[str, Query(description="delivery id")]) -> Response:
     form = await signed_form(request, rt)
     status = form.get("MessageStatus", "")
-    store = rt.container.store
     detail: dict[str, Any] = {"provider_status": status, "sid": form.get("MessageSid", "")}
     if form.get("ErrorCode"):
         detail["error_code"] = form["ErrorCode"]
@@ -58,13 +57,9 @@ async def status_callback(request: Request, rt: Annotated[Runtime, Depends(runti
     log.info("twilio_status", delivery_id=d, status=status, error_code=detail.get("error_code"))
     if status not in FINAL:
         return Response(status_code=200)
-    job = await store.settle("sms", d)
-    if job is None:  # already settled (a replay) or timed out into the next channel earlier
-        return Response(status_code=200)
+    # Nothing awaited it: already settled (a replay) or timed out into the next channel earlier.
     reason = f"twilio {status} {detail.get('error_code', '')}".strip()
-    await rt.receipts.move([job], FINAL[status], reason, **detail)
-    if status != "delivered":
-        await fall_back(rt.receipts, [job], reason)
+    await settle_receipt(rt.receipts, "sms", d, FINAL[status], reason, **detail)
     return Response(status_code=200)
 
 

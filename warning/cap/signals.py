@@ -8,6 +8,7 @@ Cancel withdraws it — exactly as a station's readings do. The caller resolves
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from warning.cap.model import CapMessage
@@ -23,6 +24,24 @@ class CapDecision:
     root: str | None = None  # the chain this message belongs to (to remember for later Updates)
     refused: str | None = None  # why nothing can be done with it (goes to warning.rejected)
     skipped: str | None = None  # valid, deliberately not dispatched (Test, System, Draft …)
+    unseen_references: str | None = None  # an Update / Cancel of a chain we never saw (it starts or ends it)
+
+
+_COLOUR = re.compile(r"(蓝色|黄色|橙色|红色)|\b(blue|yellow|orange|red)\s+(?:warning|alert|signal)",
+                     re.IGNORECASE)
+_COLOUR_TIERS = {"蓝色": Tier.blue, "黄色": Tier.yellow, "橙色": Tier.orange, "红色": Tier.red,
+                 "blue": Tier.blue, "yellow": Tier.yellow, "orange": Tier.orange, "red": Tier.red}
+
+
+def colour_tier(*texts: str) -> Tier | None:
+    """The signal colour a headline or event names (雷电黄色预警, "lightning yellow warning").
+
+    CMA's signals are colours; the national system's severity is often Unknown or one
+    step off, so the colour wins where one is named. "Red Flag Warning" names none."""
+    for text in texts:
+        if match := _COLOUR.search(text or ""):
+            return _COLOUR_TIERS[(match.group(1) or match.group(2)).lower()]
+    return None
 
 
 def chain_key(sender: str, identifier: str) -> str:
@@ -40,6 +59,7 @@ def cap_signals(message: CapMessage, mapping: CapMapping, roots: dict[str, str],
     if message.msg_type not in ("Alert", "Update", "Cancel"):
         return CapDecision(skipped=f"msgType {message.msg_type}: nothing to dispatch")
     root = chain_key(message.sender, message.identifier)
+    unseen = None
     if message.msg_type != "Alert":
         if not message.references:
             return CapDecision(refused=f"msgType {message.msg_type} without references: "
@@ -47,21 +67,25 @@ def cap_signals(message: CapMessage, mapping: CapMapping, roots: dict[str, str],
         known = [roots[k] for r in message.references if (k := chain_key(r.sender, r.identifier)) in roots]
         if known:
             root = known[0]
-        elif message.msg_type == "Cancel":
-            return CapDecision(refused="Cancel references no alert we know: "
-                                       + " ".join(r.identifier for r in message.references))
-        # An Update of something we never saw: treat it as the start of a chain.
+        else:
+            # The chain began before we listened (or its first message was lost): the oldest
+            # reference is its root, so this Update starts it (this Cancel ends it) and the
+            # chain's later messages, which name the same root, land on the same alert.
+            first = message.references[0]
+            root = chain_key(first.sender, first.identifier)
+            unseen = " ".join(r.identifier for r in message.references)
     info = message.info_for(languages)
     if info is None:
         return CapDecision(refused="no <info> block: no event, severity or area to act on")
     hazard = mapping.hazard_of(info.event)
     if hazard is None:
         return CapDecision(refused=f"event {info.event!r} maps to no hazard (rule pack cap.events)")
-    tier = Tier.none if message.msg_type == "Cancel" else mapping.severity_tiers.get(info.severity)
+    tier = Tier.none if message.msg_type == "Cancel" else colour_tier(info.headline, info.event) or \
+        mapping.severity_tiers.get(info.severity)
     if tier is None:
         return CapDecision(refused=f"severity {info.severity!r} maps to no tier (rule pack cap.severity_tiers)")
-    codes = sorted({value for area in info.areas for name, value in area.geocodes
-                    if name in mapping.geocodes and value.isdigit()})
+    codes = sorted({code for area in info.areas for name, value in area.geocodes
+                    if (code := mapping.area_code(name, value))})
     # No geocode we know: the area is named after the sender and the CAP polygons / circles
     # say which grids it touches (none at all: the city duty officers get it).
     areas = codes or [f"unmapped:{message.sender}"]
@@ -73,4 +97,4 @@ def cap_signals(message: CapMessage, mapping: CapMapping, roots: dict[str, str],
                           polygons=[] if codes else polygons, circles=[] if codes else circles,
                           drill=message.status == "Exercise")
                for area in areas]
-    return CapDecision(signals=signals, root=root)
+    return CapDecision(signals=signals, root=root, unseen_references=unseen)

@@ -7,10 +7,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from warning.models import ALL_SEGMENTS, Segment, Tier
-from warning.yamlfile import read_yaml
+from warning.yamlfile import load_model
 
 Source = Literal["rule", "cap", "manual"]
 SEGMENTS = ALL_SEGMENTS
@@ -85,9 +85,4 @@ def auto_policy_file() -> Path:
 
 def load_policy(path: Path | None = None) -> ReleasePolicy:
     """Load the policy; ``None`` loads the default shipped in the package."""
-    source, raw = read_yaml(path, "release-policy.yaml", "release policy", ReleasePolicyError)
-    try:
-        return ReleasePolicy.model_validate(raw)
-    except ValidationError as exc:
-        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ReleasePolicyError(f"{source}: {detail}") from exc
+    return load_model(ReleasePolicy, path, "release-policy.yaml", "release policy", ReleasePolicyError)

@@ -54,3 +54,17 @@ async def fall_back(receipts: Receipts, jobs: Sequence[DeliveryJob], reason: str
                             grid=task["grid"], reason=reason)
                 await receipts.emit([job], "door_knock", reason, grid=task["grid"])
     return len(nxt), knocks
+
+
+async def settle_receipt(receipts: Receipts, channel: str, delivery_id: str, status: str, reason: str,
+                         **detail: object) -> bool:
+    """A provider's final receipt for a delivery it took (Twilio's callback, an SMPP
+    deliver_sm): the receipt moves once, and anything but *delivered* goes on to the
+    recipient's next channel. False when nothing awaited it (already settled, timed out)."""
+    job = await receipts.store.settle(channel, delivery_id)
+    if job is None:
+        return False
+    await receipts.move([job], status, reason, **detail)
+    if status != "delivered":
+        await fall_back(receipts, [job], reason)
+    return True

@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from warning.config import Settings
+from warning.delivery.smpp import SmppConfig
 
 SANDBOX_TWILIO_SID = "AC" + "5a" * 16
 SANDBOX_TWILIO_TOKEN = "sandbox-twilio-auth-token"
@@ -72,3 +73,21 @@ def grid_url(settings: Settings, endpoint: str) -> str:
         return endpoint
     parts = urlsplit(endpoint)
     return f"{settings.sandbox_url}/grid/{parts.netloc}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+
+
+def smpp_endpoints(settings: Settings, config: SmppConfig) -> dict[str, tuple[str, int, str]]:
+    """Where each gateway binds: its own host:port when live, the sandbox SMSC otherwise.
+
+    The password is the gateway's secret (env or file); the sandbox's published one when
+    the gateway names none (a gateway that names one is checked by the sandbox too)."""
+    live = settings.provider_mode("sms") == "live"
+    return {g.name: ((g.host, g.port) if live else (settings.sandbox_host, settings.sandbox_smpp_port))
+            + (g.password(sandbox=not live),) for g in config.gateways}
+
+
+def cbc_url(settings: Settings) -> str:
+    """The Cell Broadcast Centre's ECBE base URL: the live one, or the sandbox's CBC."""
+    if settings.provider_mode("cell_broadcast") == "live":
+        assert settings.cbc_url is not None
+        return settings.cbc_url
+    return f"{settings.sandbox_url}/cbc"

@@ -49,6 +49,10 @@ def register(app: faust.App, c: Container) -> None:
             if decision.skipped:
                 log.info("cap_skipped", identifier=message.identifier, reason=decision.skipped)
                 continue
+            if decision.unseen_references:
+                log.warning("cap_chain_unseen", identifier=message.identifier, msg_type=message.msg_type,
+                            references=decision.unseen_references, root=decision.root,
+                            meaning="starts the chain" if message.msg_type == "Update" else "ends the chain")
             if decision.root:
                 await c.redis.hset(c.keys.cap_chains, chain_key(message.sender, message.identifier), decision.root)
                 await c.redis.expire(c.keys.cap_chains, RETENTION_S)

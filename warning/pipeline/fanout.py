@@ -22,6 +22,8 @@ from typing import Any
 import structlog
 
 from warning.bootstrap import Container
+from warning.delivery.cell_broadcast import CHANNEL as BROADCAST
+from warning.delivery.cell_broadcast import broadcast_targets
 from warning.models import AlertVersion, Tier
 from warning.targeting.audience import audience_tier, narrowed, select
 from warning.targeting.directory import Audience
@@ -38,6 +40,7 @@ class Plan:
     policy: Audience
     stubs: list[bytes]
     jobs: list[dict[str, Any]]
+    loudest: Tier = Tier.none
 
     @property
     def grid_ids(self) -> list[str]:
@@ -83,6 +86,10 @@ async def fan_out_batch(c: Container, alerts: Sequence[AlertVersion]) -> int:
         # models alone would cost seconds); what jobs share is stored once with the alert.
         p.jobs = [{**common, "channel": t.channel, "recipient": t.recipient_id, "address": t.address,
                    "language": t.language, "fallback": t.fallback} for t in targets]
+        if p.policy.residents != "none":  # the public may be told: the area's cells too
+            p.jobs += [{**common, "channel": BROADCAST, "recipient": recipient, "address": area, "language": lang,
+                        "fallback": ()} for recipient, area, lang in broadcast_targets(c.broadcast, p.loudest,
+                                                                                        p.alert.all_areas)]
     added = await _write(c, plans)
     live = [p for p in plans if not p.alert.drill]  # a drill never escalates into a live message
     chains = dict(zip((p.alert.alert_id for p in live), await c.escalation.on_versions([p.alert for p in live]),
@@ -114,7 +121,7 @@ def _plan(c: Container, alert: AlertVersion, loudest: Tier, grids: list[Grid]) -
     policy = c.directory.audience.get(audience_tier(alert.tier, loudest, alert.msg_type == "Cancel"))
     if policy is None:
         return None
-    return Plan(alert, grids, narrowed(policy, alert, c.settings.drill_audience), [], [])
+    return Plan(alert, grids, narrowed(policy, alert, c.settings.drill_audience), [], [], loudest)
 
 
 def _texts(c: Container, alert: AlertVersion, languages: set[str]) -> dict[str, str]:

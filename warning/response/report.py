@@ -14,6 +14,7 @@ import orjson
 from warning import reach
 from warning.bootstrap import Container
 from warning.config import CHANNELS
+from warning.delivery.broadcast_log import BroadcastLog
 from warning.readmodel import alert_status
 from warning.response.ack import audit_trail
 
@@ -77,6 +78,8 @@ async def after_action_report(c: Container, alert_id: str) -> dict[str, Any] | N
                                   "after_s": round(e["at"] - issued, 3) if issued else None} for e in steps],
                        "final_state": detail["escalation"].get("state")},
         "grids": detail["grids"], "feedback": detail["feedback"], "door_knocks": detail["door_knocks"],
+        # per area and language: when, how often, until when (no per-phone receipts exist)
+        "broadcasts": await BroadcastLog(c.redis, c.keys).of_alert(alert_id),
     }
 
 

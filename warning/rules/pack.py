@@ -115,11 +115,22 @@ class CapMapping(BaseModel):
         "Unknown": Tier.blue})
 
     def hazard_of(self, event: str) -> str | None:
+        """The hazard whose longest name the event contains (雷雨大风 is not 大风)."""
         lowered = event.strip().lower()
-        for hazard, names in self.events.items():
-            if any(name.lower() in lowered for name in names):
-                return hazard
-        return None
+        found = [(len(name), hazard) for hazard, names in self.events.items() for name in names
+                 if name.lower() in lowered]
+        return max(found)[1] if found else None
+
+    def area_code(self, name: str, value: str) -> str | None:
+        """The GB/T 2260 code a geocode names, or None for a scheme the pack does not map.
+
+        A 12-digit CPEAS code is the county's 6 digits, its township's 3 and 3 more: its
+        trailing zeros are dropped to the township (9) or county (6) the directory knows."""
+        if name not in self.geocodes or not value.isdigit():
+            return None
+        if len(value) == 12 and "cpeas" in name.lower():
+            return value[:6] if value[6:] == "000000" else value[:9] if value[9:] == "000" else value
+        return value
 
 
 class RulePack(BaseModel):

@@ -9,18 +9,24 @@ from fastapi import FastAPI
 
 from warning.config import Settings
 from warning.delivery.providers import sandbox_state
-from warning.sandbox import credentials, fcm, grid, twilio, webpush
+from warning.sandbox import cbc, credentials, fcm, grid, twilio, webpush
 from warning.sandbox.recorder import Recorder
+from warning.sandbox.smsc import SandboxSmsc
+from warning.sandbox.smsc import router as smsc_router
 
 
 def create_sandbox(settings: Settings) -> FastAPI:
     state = sandbox_state(settings)
     credentials.ensure(state, settings.sandbox_url)
     recorder = Recorder(settings.sink_dir)
+    loopback = settings.sandbox_host in ("127.0.0.1", "localhost", "::1")
+    smsc = SandboxSmsc(recorder, "127.0.0.1" if loopback else "0.0.0.0", settings.sandbox_smpp_port)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await smsc.start()
         yield
+        await smsc.stop()
         recorder.close()
 
     app = FastAPI(title="warning provider sandbox", lifespan=lifespan)
@@ -28,6 +34,8 @@ def create_sandbox(settings: Settings) -> FastAPI:
     app.include_router(fcm.router(recorder, state))
     app.include_router(webpush.router(recorder, state, settings.sandbox_url))
     app.include_router(grid.router(recorder))
+    app.include_router(cbc.router(recorder))
+    app.include_router(smsc_router(smsc))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from warning.config import known_time_zone
 from warning.models import Tier
-from warning.yamlfile import read_yaml
+from warning.yamlfile import describe, read_yaml
 
 OfficerLevel = Literal["township", "district", "city"]
 Channel = Literal["sms", "push", "grid"]
@@ -129,5 +129,5 @@ def load_directory(path: Path | None = None) -> Directory:
     try:
         return Directory.model_validate(raw)
     except ValidationError as exc:
-        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        detail = describe(exc)
         raise DirectoryError(f"{source}: {detail}") from exc

@@ -24,6 +24,7 @@ from shapely.geometry.base import BaseGeometry
 from shapely.strtree import STRtree
 
 from warning.areas import area_prefix, inside
+from warning.yamlfile import describe
 
 KM_PER_DEGREE = 111.32
 
@@ -76,7 +77,7 @@ class GridRegistry:
             try:
                 props = GridProperties.model_validate(feature.get("properties") or {})
             except ValidationError as exc:
-                detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+                detail = describe(exc)
                 raise GridFileError(f"{where}: properties: {detail}") from exc
             where = f"{where} (grid {props.grid_id})"
             if props.grid_id in seen:

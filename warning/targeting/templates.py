@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from warning.models import AlertVersion, Tier
 from warning.targeting.message import short_ref_of
-from warning.yamlfile import read_yaml
+from warning.yamlfile import describe, read_yaml
 
 Language = Literal["zh-CN", "en"]
 PLACEHOLDERS = ("tier", "hazard", "area", "headline", "instruction", "description", "until", "ref")
@@ -125,7 +125,7 @@ def load_templates(path: Path | None = None) -> Templates:
     try:
         spec = TemplateFile.model_validate(raw)
     except ValidationError as exc:
-        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        detail = describe(exc)
         raise TemplateError(f"{source}: {detail}") from exc
     _check(spec.model_dump(exclude_none=True), "", source)
     missing = [lang for lang in ("zh-CN", "en") if lang not in spec.default or not spec.default[lang].alert]
