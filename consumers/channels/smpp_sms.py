@@ -85,8 +85,8 @@ class GatewaySession:
                                    password=self.endpoint.password, bind_type="TRX", system_type=g.system_type,
                                    window_size=g.window, connect_timeout_ms=int(g.connect_timeout_s * 1000))
             try:
-                smsc = await client.connect()
-            except (smpp34.SmppError, OSError) as exc:
+                smsc = await _within(client.connect(), g.connect_timeout_s + 2.0)
+            except (smpp34.SmppError, OSError, TimeoutError) as exc:
                 # smpp34 reports a bind the SMSC refused as "bind timed out" (it waits for a good resp)
                 self.reason = f"bind failed: {exc}"
                 log.error("smpp_bind_failed", gateway=g.name, host=self.endpoint.host, port=self.endpoint.port,
@@ -119,13 +119,23 @@ class GatewaySession:
                 log.exception("smpp_deliver_failed", gateway=self.gateway.name)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
         if self._smsc is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._smsc.unbind(), 2)
+                await _within(self._smsc.unbind(), 2.0)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait({self._task}, timeout=2.0)
+
+
+async def _within(awaitable: Any, seconds: float) -> Any:
+    """The result, or TimeoutError after ``seconds``; the call is abandoned, not awaited
+    (smpp34's futures run in its Rust core and may not answer a cancellation)."""
+    task = asyncio.ensure_future(awaitable)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        task.cancel()
+        raise TimeoutError(f"no answer within {seconds:.0f}s")
+    return task.result()
 
 
 class SmppSms:
@@ -198,13 +208,13 @@ class SmppSms:
         text = encode_text(fit(job.text, self.max_segments), flash=job.tier in self.config.flash_tiers)
         tlvs = [smpp34.Tlv(TLV_MESSAGE_PAYLOAD, text.payload)] if text.payload is not None else []
         try:
-            resp = await smsc.submit_sm(
+            resp = await _within(smsc.submit_sm(
                 destination_addr=job.address.lstrip("+"), short_message=text.short_message,
                 source_addr=self.config.source_addr, source_addr_ton=self.config.source_addr_ton,
                 source_addr_npi=self.config.source_addr_npi, dest_addr_ton=1, dest_addr_npi=1,
                 registered_delivery=1, data_coding=text.data_coding, validity_period=validity_period(left),
-                tlvs=tlvs)
-        except (smpp34.SmppError, OSError, RuntimeError) as exc:
+                tlvs=tlvs), gateway.submit_timeout_s)
+        except (smpp34.SmppError, OSError, RuntimeError, TimeoutError) as exc:
             return retryable(f"gateway {gateway.name}: {exc}")
         if not resp.is_success or not resp.message_id:
             again, reason = submit_outcome(resp.command_status)

@@ -71,6 +71,8 @@ class Gateway(BaseModel):
     rate_per_s: float = Field(default=100.0, gt=0)  # this gateway's own token bucket
     prefixes: list[str] = Field(default_factory=list)  # E.164 prefixes (号段), e.g. "+86134"
     connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    # No submit_sm_resp this long: retried (at-least-once: the SMSC may have taken it)
+    submit_timeout_s: float = Field(default=10.0, gt=0, le=120)
 
     def password(self, sandbox: bool) -> str:
         """From the env var or the file; the sandbox's published one when neither is set."""
