@@ -30,6 +30,7 @@ def env_for(settings: Settings) -> dict[str, str]:
         "WARNING_SANDBOX_SMPP_PORT": str(settings.sandbox_smpp_port), "WARNING_SMS_PROVIDER": settings.sms_provider,
         **({"WARNING_SMPP_GATEWAYS_FILE": str(settings.smpp_gateways_file)} if settings.smpp_gateways_file else {}),
         **({"WARNING_CBC_URL": settings.cbc_url} if settings.cbc_url else {}),
+        **({"WARNING_DIRECTORY_FILE": str(settings.directory_file)} if settings.directory_file else {}),
         **({"WARNING_RELEASE_POLICY_FILE": str(settings.release_policy_file)} if settings.release_policy_file else {}),
     }
 
