@@ -24,7 +24,8 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ROLES = [["worker"], ["consumer", "sms"], ["consumer", "push"], ["consumer", "grid"], ["api"], ["escalator"],
+ROLES = [["worker"], ["consumer", "sms"], ["consumer", "push"], ["consumer", "grid"], ["consumer", "cell_broadcast"],
+         ["api"], ["escalator"],
          ["topics"], ["sandbox"], ["health"]]
 
 
