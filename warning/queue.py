@@ -266,9 +266,12 @@ class DeliveryStore:
         return {a: int(v or 0) for a, v in zip(ids, values, strict=True)}
 
     async def statuses(self, jobs: Sequence[DeliveryJob]) -> list[str | None]:
+        return await self.statuses_of([job.delivery_id for job in jobs])
+
+    async def statuses_of(self, delivery_ids: Sequence[str]) -> list[str | None]:
         async with self.redis.pipeline(transaction=False) as pipe:
-            for job in jobs:
-                pipe.hget(self.keys.delivery(job.delivery_id), "status")
+            for delivery_id in delivery_ids:
+                pipe.hget(self.keys.delivery(delivery_id), "status")
             return list(await pipe.execute())
 
     async def transition(self, jobs: Sequence[DeliveryJob], new: str, reason: str = "") -> None:
@@ -312,6 +315,15 @@ class DeliveryStore:
         raw = await self._settle(keys=[self.keys.awaiting(channel), self.keys.awaiting_jobs(channel)],
                                  args=[delivery_id])
         return DeliveryJob.model_validate_json(raw) if raw else None
+
+    async def settle_many(self, channel: str, delivery_ids: Sequence[str]) -> list[DeliveryJob | None]:
+        """:meth:`settle` for a batch of receipts, in one round trip."""
+        keys = [self.keys.awaiting(channel), self.keys.awaiting_jobs(channel)]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for delivery_id in delivery_ids:
+                await self._settle(keys=keys, args=[delivery_id], client=pipe)
+            raws = await pipe.execute()
+        return [DeliveryJob.model_validate_json(raw) if raw else None for raw in raws]
 
     async def overdue(self, channel: str, now: float, limit: int = 500) -> list[DeliveryJob]:
         """Jobs whose receipt did not come in time, each returned to exactly one caller."""

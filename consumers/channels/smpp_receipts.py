@@ -1,43 +1,62 @@
 """SMPP delivery receipts (``deliver_sm`` with the receipt bit) -> the delivery's receipt.
 
+The bind's reader only parses and queues: a reader that waits on Redis per receipt lets
+smpp34's inbound queue fill, and then the SMSC's receipts are refused and the session
+suffers. A task settles the queue in batches — one round trip for the message ids, one
+for the settles, one receipt move per outcome — as Twilio's callbacks settle one: the
+receipt moves once, and anything but *delivered* goes to the recipient's next channel.
+
 The SMSC's message id names the delivery through the key the submit wrote. A receipt can
 overtake that write, or the worker's "awaiting receipt" mark that follows the batch, so
 one that finds nothing yet is held and tried again for ``hold_s`` before it is logged as
-unmatched. The SMPP-level ack is sent by smpp34 as soon as the PDU arrives: a receipt
-that cannot be read is logged with its reason, and its delivery is settled later by the
-receipt timeout (the next channel), never lost.
+unmatched. smpp34 acks every PDU as it arrives: a receipt that cannot be read is logged
+with its reason, and its delivery is settled later by the receipt timeout (the next
+channel), never lost.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
-from warning.delivery.fallback import settle_receipt
+from warning.delivery.fallback import fall_back
 from warning.delivery.receipts import Receipts
 from warning.delivery.smpp import ESM_DELIVERY_RECEIPT, Receipt, ReceiptError, parse_receipt
 from warning.logs import mask_phone
+from warning.models import DeliveryJob
 
 log = structlog.get_logger()
 IN_PROGRESS = frozenset({"queued", "sending"})  # a receipt for these is early: the worker is still marking
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class Pending:
+    gateway: str
+    receipt: Receipt
+    deadline: float
 
 
 class SmppReceipts:
     def __init__(self, receipts: Receipts, hold_s: float = 30.0) -> None:
         self.receipts = receipts
         self.hold_s = hold_s
-        self._held: deque[tuple[float, str, Receipt]] = deque()
-        self._retry: asyncio.Task[None] | None = None
+        self._inbox: deque[Pending] = deque()
+        self._held: list[Pending] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
         self.settled = 0
         self.unmatched = 0
         self.malformed = 0
 
     async def __call__(self, gateway: str, event: Any) -> None:
+        """From the bind's reader: parse and queue, never wait on Redis."""
         if not event.esm_class & ESM_DELIVERY_RECEIPT:
             log.info("smpp_mo_ignored", gateway=gateway, sender=mask_phone("+" + event.source_addr))
             return
@@ -48,49 +67,85 @@ class SmppReceipts:
             log.warning("smpp_receipt_malformed", gateway=gateway, reason=str(exc),
                         effect="its delivery is settled by the receipt timeout")
             return
-        if not await self._apply(gateway, receipt):
-            self._held.append((time.monotonic() + self.hold_s, gateway, receipt))
-            if self._retry is None or self._retry.done():
-                self._retry = asyncio.create_task(self._retry_held())
+        self._inbox.append(Pending(gateway, receipt, time.monotonic() + self.hold_s))
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="smpp-receipts")
 
-    async def _apply(self, gateway: str, receipt: Receipt) -> bool:
-        """True once the receipt is used (or needs nothing more); False to hold it."""
-        store = self.receipts.store
-        found = await store.redis.get(store.keys.smpp_message(gateway, receipt.message_id))
-        if found is None:
-            return False
-        delivery_id = str(found)
-        status = receipt.final_status
-        if status is None:  # ENROUTE, ACCEPTD: noted on the receipt, nothing settles
-            await store.redis.hset(store.keys.delivery(delivery_id), f"provider_{receipt.state.lower()}_at",
-                                   time.time())
-            return True
-        reason = f"smpp {receipt.state} err:{receipt.error}" if receipt.error else f"smpp {receipt.state}"
-        if await settle_receipt(self.receipts, "sms", delivery_id, status, reason, provider_status=receipt.state,
-                                gateway=gateway, message_id=receipt.message_id):
-            self.settled += 1
-            log.info("smpp_receipt", delivery_id=delivery_id, gateway=gateway, state=receipt.state)
-            return True
-        current = await store.redis.hget(store.keys.delivery(delivery_id), "status")
-        return current not in IN_PROGRESS  # settled already (a repeat) or past its timeout: done
-
-    async def _retry_held(self) -> None:
-        while self._held:
-            await asyncio.sleep(0.2)
-            for _ in range(len(self._held)):
-                deadline, gateway, receipt = self._held.popleft()
-                if await self._apply(gateway, receipt):
+    async def _run(self) -> None:
+        while not self._closed:
+            if not self._inbox:
+                if not self._held:
+                    await self._wake.wait()
+                    self._wake.clear()
                     continue
-                if time.monotonic() < deadline:
-                    self._held.append((deadline, gateway, receipt))
+                await asyncio.sleep(0.2)  # held ones again, a little later
+                self._inbox.extend(self._held)
+                self._held.clear()
+            batch = [self._inbox.popleft() for _ in range(min(BATCH, len(self._inbox)))]
+            try:
+                done = await self._apply(batch)
+            except Exception:  # Redis away: keep them, try again
+                log.exception("smpp_receipts_retrying", count=len(batch))
+                self._held.extend(batch)
+                await asyncio.sleep(1.0)
+                continue
+            now = time.monotonic()
+            for item, used in zip(batch, done, strict=True):
+                if used:
+                    continue
+                if now < item.deadline:
+                    self._held.append(item)
                     continue
                 self.unmatched += 1
-                log.warning("smpp_receipt_unmatched", gateway=gateway, message_id=receipt.message_id,
-                            state=receipt.state, reason=f"no delivery of ours has this message id after "
-                                                        f"{self.hold_s:.0f}s")
+                log.warning("smpp_receipt_unmatched", gateway=item.gateway, message_id=item.receipt.message_id,
+                            state=item.receipt.state,
+                            reason=f"no delivery of ours has this message id after {self.hold_s:.0f}s")
+
+    async def _apply(self, batch: list[Pending]) -> list[bool]:
+        """Whether each receipt is used (or needs nothing more); False to hold it."""
+        store = self.receipts.store
+        async with store.redis.pipeline(transaction=False) as pipe:
+            for item in batch:
+                pipe.get(store.keys.smpp_message(item.gateway, item.receipt.message_id))
+            found = [str(d) if d is not None else None for d in await pipe.execute()]
+        done = [False] * len(batch)
+        final = [i for i, d in enumerate(found) if d is not None and batch[i].receipt.final_status]
+        passing = [i for i, d in enumerate(found) if d is not None and not batch[i].receipt.final_status]
+        if passing:  # ENROUTE, ACCEPTD: noted on the receipt, nothing settles
+            async with store.redis.pipeline(transaction=False) as pipe:
+                for i in passing:
+                    pipe.hset(store.keys.delivery(str(found[i])), f"provider_{batch[i].receipt.state.lower()}_at",
+                              time.time())
+                    done[i] = True
+                await pipe.execute()
+        jobs = await store.settle_many("sms", [str(found[i]) for i in final])
+        groups: dict[tuple[str, str, str], list[DeliveryJob]] = {}
+        unsettled = []
+        for i, job in zip(final, jobs, strict=True):
+            if job is None:
+                unsettled.append(i)
+                continue
+            receipt = batch[i].receipt
+            reason = f"smpp {receipt.state} err:{receipt.error}" if receipt.error else f"smpp {receipt.state}"
+            groups.setdefault((str(receipt.final_status), reason, batch[i].gateway), []).append(job)
+            done[i] = True
+        for (status, reason, gateway), settled in groups.items():
+            await self.receipts.move(settled, status, reason, gateway=gateway)
+            if status != "delivered":
+                await fall_back(self.receipts, settled, reason)
+            self.settled += len(settled)
+        if unsettled:  # settled already (a repeat) or past its timeout: done; still being marked: hold
+            statuses = await store.statuses_of([str(found[i]) for i in unsettled])
+            for i, current in zip(unsettled, statuses, strict=True):
+                done[i] = current not in IN_PROGRESS
+        return done
 
     async def close(self) -> None:
-        if self._retry is not None:
-            self._retry.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._retry
+        """Ends the settling task by a flag: a cancellation that lands inside a Redis call can
+        come back as a connection error, which the loop survives by design."""
+        self._closed = True
+        self._wake.set()
+        if self._task is not None:
+            await asyncio.wait({self._task}, timeout=5.0)
+            self._task.cancel()

@@ -39,6 +39,7 @@ from warning.queue import RETENTION_S, DeliveryStore
 from warning.targeting.sms import fit
 
 log = structlog.get_logger()
+INBOUND = 20_000  # receipts smpp34 holds for our reader before it refuses the SMSC's (backpressure)
 OnDeliver = Callable[[str, Any], Awaitable[None]]  # (gateway name, smpp34.DeliverSmEvent)
 
 
@@ -63,6 +64,8 @@ class GatewaySession:
         self.reason = "not bound yet"
         self.binds = 0
         self._smsc: Any = None
+        self._client: Any = None
+        self._closing = False
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -80,10 +83,12 @@ class GatewaySession:
 
     async def _keep_bound(self) -> None:
         g, delay = self.gateway, 1.0
-        while True:
+        while not self._closing:
             client = smpp34.Client(host=self.endpoint.host, port=self.endpoint.port, system_id=g.system_id,
                                    password=self.endpoint.password, bind_type="TRX", system_type=g.system_type,
-                                   window_size=g.window, connect_timeout_ms=int(g.connect_timeout_s * 1000))
+                                   window_size=g.window, connect_timeout_ms=int(g.connect_timeout_s * 1000),
+                                   inbound_capacity=INBOUND)
+            self._client = client
             try:
                 smsc = await _within(client.connect(), g.connect_timeout_s + 2.0)
             except (smpp34.SmppError, OSError, TimeoutError) as exc:
@@ -102,6 +107,8 @@ class GatewaySession:
             await self._read(smsc)
             self._smsc = None
             self._ready.clear()
+            if self._closing:
+                return
             self.reason = "bind lost"
             log.error("smpp_bind_lost", gateway=g.name, system_id=g.system_id, rebind_in_s=delay)
             with contextlib.suppress(Exception):
@@ -119,12 +126,19 @@ class GatewaySession:
                 log.exception("smpp_deliver_failed", gateway=self.gateway.name)
 
     async def close(self) -> None:
+        """Unbind, stop the client and end the keeper: smpp34's futures may ignore a
+        cancellation, so the session is ended under them (a pending one would hold the
+        event loop's shutdown forever)."""
+        self._closing = True
         if self._smsc is not None:
             with contextlib.suppress(Exception):
                 await _within(self._smsc.unbind(), 2.0)
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                await _within(self._client.stop(), 2.0)
         if self._task is not None:
-            self._task.cancel()
             await asyncio.wait({self._task}, timeout=2.0)
+            self._task.cancel()
 
 
 async def _within(awaitable: Any, seconds: float) -> Any:

@@ -117,5 +117,10 @@ def test_smpp_gateways_and_cell_broadcast_carry_an_alert_from_orange_to_cancel(
     assert sorted(broadcasts(carrier)[6:]) == [("delete", 4371, "440305001"), ("delete", 4384, "440305001")]
     everything = read_sink(carrier.sink_dir / "sms.jsonl")
     assert max(Counter((m["to"], m["body"]) for m in everything).values()) == 1  # nothing twice, anywhere
+    report = orjson.loads(cli(carrier, "report", alert_id).stdout)  # broadcasts apart from per-person reach
+    assert [(b["language"], b["message_id"], b["area"], b["repetition_period_s"], bool(b.get("deleted_at")))
+            for b in report["broadcasts"]] == [("en", 4384, "440305001", 60, True),
+                                               ("zh-CN", 4371, "440305001", 60, True)]
+    assert "cell_broadcast" not in report["reach"]  # areas are not people reached
     binds = [b for b in read_sink(carrier.sink_dir / "smpp-binds.jsonl") if b.get("system_id") == "warning-cmcc"]
     assert sum(1 for b in binds if b.get("status") == 0) >= 2  # bound again after the drop

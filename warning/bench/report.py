@@ -10,7 +10,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from warning.bench import chaos, evaluate, fanout, latency, manual, peer, reach
+from warning.bench import chaos, evaluate, fanout, latency, manual, peer, reach, smpp
 from warning.bench.harness import ROOT, Scenario, local_stack, run
 from warning.bench.plot import plot
 from warning.config import Settings
@@ -52,6 +52,11 @@ SCENARIOS: dict[str, tuple[Scenario, list[tuple[str, str, str]]]] = {
                                  ("issue_p99_ms", "ms", "<= 200"),
                                  ("approval_p50_ms", "ms", "<= 50: approval's POST -> first resident handoff"),
                                  ("approval_p99_ms", "ms", "<= 200")]),
+    "smpp": (smpp.scenario, [("per_s_window10", "SMS/s", "one gateway, window 10, to the sandbox SMSC"),
+                             ("per_s_window50", "SMS/s", "window 50"),
+                             ("all99_s", "s", "100,000 over three gateways: 99 % handed off"),
+                             ("all50_s", "s", "50 % handed off"),
+                             ("city_per_s", "SMS/s", "the three gateways together")]),
     "chaos": (chaos.scenario, [("lost", "deliveries", "0 of 100,000"),
                                ("duplicates", "deliveries", "0 sent twice"),
                                ("recover_s", "s", "longest stall in arrivals"),
