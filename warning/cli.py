@@ -177,7 +177,7 @@ def queues(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 @app.command()
 def health(role: Annotated[str, typer.Argument(help="api | worker | consumer-sms | consumer-push | consumer-grid | "
-                                                    "escalator")],
+                                                    "consumer-cell_broadcast | escalator")],
            ready: Annotated[bool, typer.Option("--ready", help="readiness rather than liveness")] = False) -> None:
     """This container's process of a role, for the orchestrator's probes: exit 0 healthy, 1 not (one line why)."""
     from warning.health import check

@@ -30,7 +30,7 @@ from warning.keys import Keys
 BEAT_S = 5.0
 ALIVE_S = 30.0  # no beat for this long: the process is gone
 KEEP_S = 10 * ALIVE_S  # a stopped process's last beat is kept this long (health says how long ago)
-ROLES = ("worker", "consumer-sms", "consumer-push", "consumer-grid", "escalator")
+ROLES = ("worker", "consumer-sms", "consumer-push", "consumer-grid", "consumer-cell_broadcast", "escalator")
 
 
 def instance_name() -> str:

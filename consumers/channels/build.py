@@ -54,7 +54,8 @@ def build_notifier(channel: str, c: Container, receipts: Receipts | None = None)
         from consumers.channels.cell_broadcast import CellBroadcast
         from warning.delivery.broadcast_log import BroadcastLog
 
-        return CellBroadcast(c.broadcast, providers.cbc_url(s), httpx.AsyncClient(timeout=timeout),
+        tiers = frozenset(t for t, audience in c.directory.audience.items() if audience.cell_broadcast)
+        return CellBroadcast(c.broadcast, tiers, providers.cbc_url(s), httpx.AsyncClient(timeout=timeout),
                              BroadcastLog(c.redis, c.keys))
     raise ValueError(f"unknown channel {channel!r}")
 

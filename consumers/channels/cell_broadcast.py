@@ -23,7 +23,7 @@ import structlog
 from consumers.notifier import Result, delivered, permanent, retryable
 from warning.delivery.broadcast_log import BroadcastLog
 from warning.delivery.cell_broadcast import CHANNEL, BroadcastConfig, broadcasts_until, cbc_message, message_code
-from warning.models import DeliveryJob, is_drill
+from warning.models import DeliveryJob, Tier, is_drill
 
 log = structlog.get_logger()
 API = "/api/ecbe/v1/message"
@@ -38,8 +38,10 @@ class CbcRefused(Exception):
 class CellBroadcast:
     channel = CHANNEL
 
-    def __init__(self, config: BroadcastConfig, base_url: str, http: httpx.AsyncClient, log_: BroadcastLog) -> None:
+    def __init__(self, config: BroadcastConfig, tiers: frozenset[Tier], base_url: str, http: httpx.AsyncClient,
+                 log_: BroadcastLog) -> None:
         self.config = config
+        self.tiers = tiers  # whose audience names cell broadcast: below them a broadcast is deleted
         self.base_url = base_url.rstrip("/")
         self.http = http
         self.broadcasts = log_
@@ -50,7 +52,7 @@ class CellBroadcast:
     async def _send(self, job: DeliveryJob) -> Result:
         _, area, language = job.recipient.split(":", 2)
         state = await self.broadcasts.get(job.alert_id, area, language)
-        live = job.msg_type != "Cancel" and job.tier in self.config.tiers
+        live = job.msg_type != "Cancel" and job.tier in self.tiers
         try:
             if not live:
                 if state and not state.get("deleted_at"):

@@ -62,6 +62,10 @@ def test_readings_give_versions_with_references_even_across_a_worker_crash(
     assert versions[2]["caused_at"] == (t0 + timedelta(seconds=20)).isoformat().replace("+00:00", "Z")
 
 
+COLOURS = {"Extreme": ("红色", "Red"), "Severe": ("橙色", "Orange"), "Moderate": ("黄色", "Yellow"),
+           "Minor": ("蓝色", "Blue")}
+
+
 def cap_message(msg_type: str, identifier: str, severity: str, references: str = "") -> bytes:
     now = datetime.now(UTC).astimezone().replace(microsecond=0)
     text = (ZH_CAP.replace("<identifier>44030041600000_20260701080000</identifier>",
@@ -69,6 +73,9 @@ def cap_message(msg_type: str, identifier: str, severity: str, references: str =
             .replace("<msgType>Alert</msgType>", f"<msgType>{msg_type}</msgType>")
             .replace("<scope>Public</scope>", f"<scope>Public</scope>{references}")  # the schema's order
             .replace("<severity>Severe</severity>", f"<severity>{severity}</severity>")
+            # the headline's colour says the tier (it wins over severity): keep the two agreeing
+            .replace("暴雨橙色预警", f"暴雨{COLOURS[severity][0]}预警")
+            .replace("Orange rainstorm", f"{COLOURS[severity][1]} rainstorm")
             .replace("2026-07-01T08:00:00+08:00", now.isoformat())
             .replace("2026-07-01T20:00:00+08:00", (now + timedelta(hours=6)).isoformat())
             .replace("<value>440305</value>", "<value>440305002</value>"))

@@ -92,7 +92,8 @@ def reading(settings: Settings, tmp_path: Path, value: float, seconds: float, st
 def test_prometheus_counts_the_deliveries_and_fires_the_lag_alert(
         settings: Settings, pipeline: Processes, prometheus: str, tmp_path: Path) -> None:
     reading(settings, tmp_path, 62.0, 0)
-    expected = {"sms": 5, "push": 4, "grid": 2}  # the red gas alert's recipients in the demo directory
+    # the red gas alert's recipients in the demo directory, and its area's cells in two languages
+    expected = {"sms": 5, "push": 4, "grid": 2, "cell_broadcast": 2}
 
     def sinks() -> Counter[str]:
         return Counter({ch: len(read_sink(settings.sink_dir / f"{ch}.jsonl")) for ch in expected})
@@ -112,15 +113,16 @@ def test_prometheus_counts_the_deliveries_and_fires_the_lag_alert(
 
     wait_for(drained, 60, "the lag rule inactive after the alert",
              lambda: (lag_alert(prometheus)["state"], query(prometheus, "warning_pipeline_lag_messages")))
-    every_role = {"worker": "1", "consumer-sms": "1", "consumer-push": "1", "consumer-grid": "1", "escalator": "1"}
+    every_role = {"worker": "1", "consumer-sms": "1", "consumer-push": "1", "consumer-grid": "1",
+                  "consumer-cell_broadcast": "1", "escalator": "1"}
 
     def alive() -> dict[str, str]:
         return {r["metric"]["role"]: r["value"][1] for r in query(prometheus, "warning_processes_alive")}
 
     wait_for(lambda: alive() == every_role, 30, "a heartbeat of every role", alive)
     modes = query(prometheus, "warning_provider_mode == 1")
-    assert {(r["metric"]["channel"], r["metric"]["mode"]) for r in modes} == {("sms", "sink"), ("push", "sink"),
-                                                                                ("grid", "sink")}
+    assert {(r["metric"]["channel"], r["metric"]["mode"]) for r in modes} == {
+        ("sms", "sink"), ("push", "sink"), ("grid", "sink"), ("cell_broadcast", "sink")}
     for role in ("worker", "consumer-sms", "escalator"):  # the orchestrator's probes
         probe = cli(settings, "health", role, "--ready")
         assert probe.returncode == 0 and probe.stdout.startswith(f"healthy: {role} "), probe

@@ -103,10 +103,13 @@ def test_cbs_message_identifiers_per_tier_drill_and_language() -> None:
 
 
 def test_broadcast_targets_follow_the_alert_once_it_was_loud_enough() -> None:
+    from warning.targeting.directory import load_directory
+
     config = BroadcastConfig()
-    assert broadcast_targets(config, Tier.red, ["440305001", "unmapped:szmb"]) == [
+    assert broadcast_targets(config, ["440305001", "unmapped:szmb"]) == [
         ("area:440305001:zh-CN", "440305001", "zh-CN"), ("area:440305001:en", "440305001", "en")]
-    assert broadcast_targets(config, Tier.yellow, ["440305001"]) == []
+    audience = load_directory().audience  # the directory's policy names the broadcast tiers
+    assert [t.value for t, a in audience.items() if a.cell_broadcast] == ["orange", "red"]
 
 
 def test_the_cbc_message_in_osmo_cbcs_shape() -> None:

@@ -4,7 +4,8 @@ language to a Cell Broadcast Centre, no list of numbers at all (pure).
 The CBC is reached over its ECBE REST interface in the shape of Osmocom osmo-cbc's
 (``POST /api/ecbe/v1/message``, ``DELETE /api/ecbe/v1/message/{message_id}``). The CBS
 message identifier (3GPP TS 23.041 §9.4.1.2.2, ETSI TS 102 900 EU-Alert) says what a
-handset shows: the tier's channel, the exercise channel for a drill, and each further
+handset shows: the tier's channel (which tiers are broadcast is the directory's audience
+policy, ``cell_broadcast`` per tier), the exercise channel for a drill, and each further
 language on its own identifier (+13, the "additional language" identifiers). The serial
 number's message code is stable per alert and area; its update number steps with each
 version the CBC is sent, so a handset shows an update and not a new message.
@@ -41,7 +42,6 @@ def _message_ids() -> dict[Tier, int]:
 
 class BroadcastConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    tiers: list[Tier] = Field(default_factory=lambda: [Tier.red, Tier.orange])  # broadcast, besides per person
     cbe_name: str = "warning-dispatch"
     message_ids: dict[Tier, int] = Field(default_factory=_message_ids)
     exercise_message_id: int = Field(default=4381, ge=0, le=65535)  # CMAS / EU-Alert Exercise
@@ -63,12 +63,11 @@ def load_broadcast_config(path: Path | None = None) -> BroadcastConfig:
     return load_model(BroadcastConfig, path, "cell-broadcast.yaml", "cell broadcast", BroadcastConfigError)
 
 
-def broadcast_targets(config: BroadcastConfig, loudest: Tier, areas: list[str]) -> list[tuple[str, str, str]]:
-    """(recipient, address, language) per area and language, for an alert whose loudest
-    version is broadcast: later versions (an update, a downgrade, the Cancel) go to the
-    same cells, so what the CBC shows follows the alert until it is deleted."""
-    if loudest not in config.tiers:
-        return []
+def broadcast_targets(config: BroadcastConfig, areas: list[str]) -> list[tuple[str, str, str]]:
+    """(recipient, address, language) per area and language. Fan-out calls it for an alert
+    whose loudest tier's audience names cell broadcast: later versions (an update, a
+    downgrade, the Cancel) go to the same cells, so what the CBC shows follows the alert
+    until it is deleted."""
     return [(f"area:{area}:{lang}", area, lang) for area in areas if area.isdigit() for lang in config.languages]
 
 

@@ -86,10 +86,10 @@ async def fan_out_batch(c: Container, alerts: Sequence[AlertVersion]) -> int:
         # models alone would cost seconds); what jobs share is stored once with the alert.
         p.jobs = [{**common, "channel": t.channel, "recipient": t.recipient_id, "address": t.address,
                    "language": t.language, "fallback": t.fallback} for t in targets]
-        if p.policy.residents != "none":  # the public may be told: the area's cells too
+        loud = c.directory.audience.get(p.loudest)
+        if p.policy.residents != "none" and loud is not None and loud.cell_broadcast:  # the area's cells too
             p.jobs += [{**common, "channel": BROADCAST, "recipient": recipient, "address": area, "language": lang,
-                        "fallback": ()} for recipient, area, lang in broadcast_targets(c.broadcast, p.loudest,
-                                                                                        p.alert.all_areas)]
+                        "fallback": ()} for recipient, area, lang in broadcast_targets(c.broadcast, p.alert.all_areas)]
     added = await _write(c, plans)
     live = [p for p in plans if not p.alert.drill]  # a drill never escalates into a live message
     chains = dict(zip((p.alert.alert_id for p in live), await c.escalation.on_versions([p.alert for p in live]),

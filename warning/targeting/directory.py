@@ -76,14 +76,17 @@ class Audience(BaseModel):
     grid_endpoints: bool = True
     officers: list[OfficerLevel] = Field(default_factory=list)
     residents: Literal["none", "opted_in", "all"] = "none"
+    # Also the area's cells (one broadcast per area and language, no list of numbers), when
+    # the residents may be told; later versions and the Cancel follow it to the same cells.
+    cell_broadcast: bool = False
 
 
 def _default_audience() -> dict[Tier, Audience]:
     return {
         Tier.blue: Audience(officers=["township"]),
         Tier.yellow: Audience(officers=["township"], residents="opted_in"),
-        Tier.orange: Audience(officers=["township", "district"], residents="all"),
-        Tier.red: Audience(officers=["township", "district", "city"], residents="all"),
+        Tier.orange: Audience(officers=["township", "district"], residents="all", cell_broadcast=True),
+        Tier.red: Audience(officers=["township", "district", "city"], residents="all", cell_broadcast=True),
     }
 
 
