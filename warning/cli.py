@@ -106,6 +106,8 @@ def consumer(channel: Annotated[str, typer.Argument(help="sms | push | grid")],
         notifier = build_notifier(channel, c, receipts)
         if isinstance(notifier, Starting):
             await notifier.start()  # binds before the first job, so receipts flow at once
+        if states := getattr(notifier, "states", None):
+            c.pulse.details["smpp_bound"] = states  # each beat says which gateways are bound
         heap.settle()
 
         async def forget(job: Any) -> None:

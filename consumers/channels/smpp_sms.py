@@ -57,10 +57,13 @@ class Endpoint:
 class GatewaySession:
     """One gateway's bind, kept up in the background; ``bound()`` is the current one."""
 
-    def __init__(self, gateway: Gateway, endpoint: Endpoint, on_deliver: OnDeliver) -> None:
+    def __init__(self, gateway: Gateway, endpoint: Endpoint, on_deliver: OnDeliver,
+                 states: dict[str, int] | None = None) -> None:
         self.gateway = gateway
         self.endpoint = endpoint
         self.on_deliver = on_deliver
+        self.states = states if states is not None else {}  # gateway -> 1 bound / 0 not (the heartbeat's)
+        self.states[gateway.name] = 0
         self.reason = "not bound yet"
         self.binds = 0
         self._smsc: Any = None
@@ -102,10 +105,12 @@ class GatewaySession:
                 continue
             self.binds += 1
             self._smsc, delay = smsc, 1.0
+            self.states[g.name] = 1
             self._ready.set()
             log.info("smpp_bound", gateway=g.name, system_id=g.system_id, binds=self.binds)
             await self._read(smsc)
             self._smsc = None
+            self.states[g.name] = 0
             self._ready.clear()
             if self._closing:
                 return
@@ -161,7 +166,9 @@ class SmppSms:
         self.store = store
         self.receipts = receipts
         self.max_segments = max_segments
-        self.sessions = {g.name: GatewaySession(g, endpoints[g.name], receipts) for g in config.gateways}
+        self.states: dict[str, int] = {}  # what each gateway's bind is now, for the consumer's heartbeat
+        self.sessions = {g.name: GatewaySession(g, endpoints[g.name], receipts, self.states)
+                         for g in config.gateways}
 
     async def start(self) -> None:
         for session in self.sessions.values():

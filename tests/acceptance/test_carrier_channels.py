@@ -6,6 +6,7 @@ deleted on the cancel; a gateway that drops its bind loses nothing and sends not
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -67,6 +68,13 @@ def status(settings: Settings, alert_id: str) -> dict[str, Any]:
 
 def test_smpp_gateways_and_cell_broadcast_carry_an_alert_from_orange_to_cancel(
         carrier: Settings, live: Processes, tmp_path: Path) -> None:
+    def gateways_bound() -> dict[str, float]:  # the sms consumer's heartbeat, as /metrics shows it
+        text = httpx.get(f"{carrier.api_url}/metrics", timeout=10).text
+        return {m.group(1): float(m.group(2))
+                for m in re.finditer(r'warning_smpp_gateway_bound\{gateway="(\w+)"\} (\S+)', text)}
+
+    wait_for(lambda: gateways_bound() == {"cmcc": 1.0, "cucc": 1.0, "ctcc": 1.0}, 30, "every gateway bound",
+             gateways_bound)
     first = reading(carrier, tmp_path, 30.0)  # orange
     alert_id = f"gas-440305001-{first.strftime('%Y%m%dT%H%M%SZ')}"
     residents_sms = lambda: [m for m in read_sink(carrier.sink_dir / "sms.jsonl")  # noqa: E731

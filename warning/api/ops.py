@@ -61,9 +61,17 @@ async def _processes(rt: Runtime) -> list[Any]:
         used = {str(b.get("mode")) for b in await heartbeat.live_beats(c.redis, c.keys, f"consumer-{channel}")}
         for mode in ("live", "sandbox", "sink"):
             modes.add_metric([channel, mode], 1 if mode in used else 0)
+    bound = GaugeMetricFamily("warning_smpp_gateway_bound", "SMS consumers with a live bind to each SMPP gateway",
+                              labels=["gateway"])
+    binds: dict[str, int] = {}
+    for b in await heartbeat.live_beats(c.redis, c.keys, "consumer-sms"):
+        for gateway, up in dict(b.get("smpp_bound") or {}).items():
+            binds[str(gateway)] = binds.get(str(gateway), 0) + int(up)
+    for gateway, n in sorted(binds.items()):
+        bound.add_metric([gateway], n)
     required = GaugeMetricFamily("warning_live_providers_required", "1 when WARNING_REQUIRE_LIVE_PROVIDERS is set")
     required.add_metric([], 1 if rt.settings.require_live_providers else 0)
-    return [alive, modes, required]
+    return [alive, modes, bound, required]
 
 
 @router.get("/metrics", response_class=Response)
