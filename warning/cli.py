@@ -72,7 +72,7 @@ def worker() -> None:
 
 
 @app.command()
-def consumer(channel: Annotated[str, typer.Argument(help="sms | push | grid")],
+def consumer(channel: Annotated[str, typer.Argument(help="sms | push | grid | cell_broadcast")],
              burst: Annotated[bool, typer.Option(help="exit when the queues are empty")] = False) -> None:
     """Run one channel's delivery consumer."""
     if channel not in CHANNELS:

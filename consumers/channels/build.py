@@ -26,12 +26,11 @@ def build_notifier(channel: str, c: Container, receipts: Receipts | None = None)
     timeout = httpx.Timeout(s.provider_timeout_s)
     if channel == "sms" and s.sms_provider == "smpp":
         from consumers.channels.smpp_receipts import SmppReceipts
-        from consumers.channels.smpp_sms import Endpoint, SmppSms
+        from consumers.channels.smpp_sms import SmppSms
 
         assert c.smpp is not None  # bootstrap loads it when sms_provider is smpp
-        endpoints = {name: Endpoint(*where) for name, where in providers.smpp_endpoints(s, c.smpp).items()}
-        return SmppSms(c.smpp, endpoints, c.store, SmppReceipts(receipts or Receipts(c.store, None)),
-                       max_segments=s.sms_max_segments)
+        return SmppSms(c.smpp, providers.smpp_endpoints(s, c.smpp), c.store,
+                       SmppReceipts(receipts or Receipts(c.store, None)), max_segments=s.sms_max_segments)
     if channel == "sms":
         from consumers.channels.twilio_sms import TwilioSms
 

@@ -3,7 +3,7 @@
 The bind's reader only parses and queues: a reader that waits on Redis per receipt lets
 smpp34's inbound queue fill, and then the SMSC's receipts are refused and the session
 suffers. A task settles the queue in batches — one round trip for the message ids, one
-for the settles, one receipt move per outcome — as Twilio's callbacks settle one: the
+for the settles, one receipt move per outcome (`settle_receipts`, which Twilio's callbacks use too): the
 receipt moves once, and anything but *delivered* goes to the recipient's next channel.
 
 The SMSC's message id names the delivery through the key the submit wrote. A receipt can
@@ -24,11 +24,10 @@ from typing import Any
 
 import structlog
 
-from warning.delivery.fallback import fall_back
+from warning.delivery.fallback import FinalReceipt, settle_receipts
 from warning.delivery.receipts import Receipts
 from warning.delivery.smpp import ESM_DELIVERY_RECEIPT, Receipt, ReceiptError, parse_receipt
 from warning.logs import mask_phone
-from warning.models import DeliveryJob
 
 log = structlog.get_logger()
 IN_PROGRESS = frozenset({"queued", "sending"})  # a receipt for these is early: the worker is still marking
@@ -119,26 +118,17 @@ class SmppReceipts:
                               time.time())
                     done[i] = True
                 await pipe.execute()
-        jobs = await store.settle_many("sms", [str(found[i]) for i in final])
-        groups: dict[tuple[str, str, str], list[DeliveryJob]] = {}
-        unsettled = []
-        for i, job in zip(final, jobs, strict=True):
-            if job is None:
-                unsettled.append(i)
-                continue
-            receipt = batch[i].receipt
-            reason = f"smpp {receipt.state} err:{receipt.error}" if receipt.error else f"smpp {receipt.state}"
-            groups.setdefault((str(receipt.final_status), reason, batch[i].gateway), []).append(job)
+        finals = [FinalReceipt(str(found[i]), str(batch[i].receipt.final_status), batch[i].receipt.reason,
+                               {"gateway": batch[i].gateway}) for i in final]
+        settled = await settle_receipts(self.receipts, "sms", finals)
+        self.settled += sum(settled)
+        unsettled = [i for i, used in zip(final, settled, strict=True) if not used]
+        for i in final:
             done[i] = True
-        for (status, reason, gateway), settled in groups.items():
-            await self.receipts.move(settled, status, reason, gateway=gateway)
-            if status != "delivered":
-                await fall_back(self.receipts, settled, reason)
-            self.settled += len(settled)
         if unsettled:  # settled already (a repeat) or past its timeout: done; still being marked: hold
             statuses = await store.statuses_of([str(found[i]) for i in unsettled])
             for i, current in zip(unsettled, statuses, strict=True):
-                done[i] = current not in IN_PROGRESS
+                done[i] = current not in IN_PROGRESS  # else hold it
         return done
 
     async def close(self) -> None:

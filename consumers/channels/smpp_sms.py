@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import smpp34
@@ -27,6 +26,7 @@ from consumers.channels.smpp_receipts import SmppReceipts
 from consumers.notifier import Result, delivered, permanent, retryable
 from warning.delivery.smpp import (
     TLV_MESSAGE_PAYLOAD,
+    Endpoint,
     Gateway,
     SmppConfig,
     encode_text,
@@ -47,22 +47,14 @@ class GatewayDown(Exception):
     """The gateway has no bind right now (the reason says why)."""
 
 
-@dataclass
-class Endpoint:
-    host: str
-    port: int
-    password: str
-
-
 class GatewaySession:
     """One gateway's bind, kept up in the background; ``bound()`` is the current one."""
 
-    def __init__(self, gateway: Gateway, endpoint: Endpoint, on_deliver: OnDeliver,
-                 states: dict[str, int] | None = None) -> None:
+    def __init__(self, gateway: Gateway, endpoint: Endpoint, on_deliver: OnDeliver, states: dict[str, int]) -> None:
         self.gateway = gateway
         self.endpoint = endpoint
         self.on_deliver = on_deliver
-        self.states = states if states is not None else {}  # gateway -> 1 bound / 0 not (the heartbeat's)
+        self.states = states  # gateway -> 1 bound / 0 not, shared by the gateways (the heartbeat's)
         self.states[gateway.name] = 0
         self.reason = "not bound yet"
         self.binds = 0

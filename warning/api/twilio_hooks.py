@@ -19,7 +19,7 @@ from fastapi.responses import Response
 from twilio.request_validator import RequestValidator
 
 from warning.api.deps import Runtime, runtime
-from warning.delivery.fallback import settle_receipt
+from warning.delivery.fallback import FinalReceipt, settle_receipts
 from warning.logs import mask_phone
 from warning.models import Ack
 from warning.response.ack import UnknownAlert, acknowledge
@@ -57,9 +57,8 @@ async def status_callback(request: Request, rt: Annotated[Runtime, Depends(runti
     log.info("twilio_status", delivery_id=d, status=status, error_code=detail.get("error_code"))
     if status not in FINAL:
         return Response(status_code=200)
-    # Nothing awaited it: already settled (a replay) or timed out into the next channel earlier.
     reason = f"twilio {status} {detail.get('error_code', '')}".strip()
-    await settle_receipt(rt.receipts, "sms", d, FINAL[status], reason, **detail)
+    await settle_receipts(rt.receipts, "sms", [FinalReceipt(d, FINAL[status], reason, detail)])
     return Response(status_code=200)
 
 

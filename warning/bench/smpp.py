@@ -17,8 +17,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from consumers.channels.build import build_notifier
 from consumers.channels.smpp_sms import SmppSms
 from consumers.sinks import read_sink
@@ -76,7 +74,6 @@ async def _drain(settings: Settings, jobs: list[DeliveryJob]) -> tuple[float, fl
 
 
 def scenario(base: Settings, run: int) -> dict[str, Any]:
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))  # errors only: 100k lines
     out: dict[str, Any] = {}
     for label, window, three, n in (("window10", 10, False, DRAIN_JOBS), ("window50", 50, False, DRAIN_JOBS),
                                     ("city", 50, True, CITY_JOBS)):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 import structlog
@@ -56,15 +58,30 @@ async def fall_back(receipts: Receipts, jobs: Sequence[DeliveryJob], reason: str
     return len(nxt), knocks
 
 
-async def settle_receipt(receipts: Receipts, channel: str, delivery_id: str, status: str, reason: str,
-                         **detail: object) -> bool:
-    """A provider's final receipt for a delivery it took (Twilio's callback, an SMPP
-    deliver_sm): the receipt moves once, and anything but *delivered* goes on to the
-    recipient's next channel. False when nothing awaited it (already settled, timed out)."""
-    job = await receipts.store.settle(channel, delivery_id)
-    if job is None:
-        return False
-    await receipts.move([job], status, reason, **detail)
-    if status != "delivered":
-        await fall_back(receipts, [job], reason)
-    return True
+
+@dataclass(frozen=True)
+class FinalReceipt:
+    """A provider's last word on a delivery it took: delivered, undelivered or failed."""
+
+    delivery_id: str
+    status: str
+    reason: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+async def settle_receipts(receipts: Receipts, channel: str, finals: Sequence[FinalReceipt]) -> list[bool]:
+    """Final receipts (Twilio's callback, SMPP deliver_sm): each receipt moves once, and
+    anything but *delivered* goes on to the recipient's next channel — one round trip to
+    settle them all, one move per outcome. False where nothing awaited it (already
+    settled, or timed out into the next channel)."""
+    jobs = await receipts.store.settle_many(channel, [f.delivery_id for f in finals])
+    groups: dict[bytes, tuple[FinalReceipt, list[DeliveryJob]]] = {}
+    for final, job in zip(finals, jobs, strict=True):
+        if job is not None:
+            key = orjson.dumps([final.status, final.reason, final.detail], option=orjson.OPT_SORT_KEYS)
+            groups.setdefault(key, (final, []))[1].append(job)
+    for final, settled in groups.values():
+        await receipts.move(settled, final.status, final.reason, **final.detail)
+        if final.status != "delivered":
+            await fall_back(receipts, settled, final.reason)
+    return [job is not None for job in jobs]

@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from warning.config import Settings
-from warning.delivery.smpp import SmppConfig
+from warning.delivery.smpp import Endpoint, SmppConfig
 
 SANDBOX_TWILIO_SID = "AC" + "5a" * 16
 SANDBOX_TWILIO_TOKEN = "sandbox-twilio-auth-token"
@@ -75,14 +75,14 @@ def grid_url(settings: Settings, endpoint: str) -> str:
     return f"{settings.sandbox_url}/grid/{parts.netloc}{parts.path}" + (f"?{parts.query}" if parts.query else "")
 
 
-def smpp_endpoints(settings: Settings, config: SmppConfig) -> dict[str, tuple[str, int, str]]:
+def smpp_endpoints(settings: Settings, config: SmppConfig) -> dict[str, Endpoint]:
     """Where each gateway binds: its own host:port when live, the sandbox SMSC otherwise.
 
     The password is the gateway's secret (env or file); the sandbox's published one when
     the gateway names none (a gateway that names one is checked by the sandbox too)."""
     live = settings.provider_mode("sms") == "live"
-    return {g.name: ((g.host, g.port) if live else (settings.sandbox_host, settings.sandbox_smpp_port))
-            + (g.password(sandbox=not live),) for g in config.gateways}
+    return {g.name: Endpoint(*((g.host, g.port) if live else (settings.sandbox_host, settings.sandbox_smpp_port)),
+                             g.password(sandbox=not live)) for g in config.gateways}
 
 
 def cbc_url(settings: Settings) -> str:

@@ -133,6 +133,15 @@ def load_smpp_config(path: Path | None = None) -> SmppConfig:
 
 
 @dataclass(frozen=True)
+class Endpoint:
+    """Where a gateway binds, with its password (the SMSC's, or the sandbox's)."""
+
+    host: str
+    port: int
+    password: str
+
+
+@dataclass(frozen=True)
 class Encoded:
     data_coding: int
     short_message: bytes
@@ -186,6 +195,10 @@ class Receipt:
     message_id: str
     state: str  # DELIVRD, UNDELIV, EXPIRED, …
     error: str = ""
+
+    @property
+    def reason(self) -> str:
+        return f"smpp {self.state} err:{self.error}" if self.error else f"smpp {self.state}"
 
     @property
     def final_status(self) -> str | None:
