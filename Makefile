@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install up down status run demo test bench lint deploy-check clean
+.PHONY: install up down status run demo test test-cluster bench lint deploy-check clean
 
 install: $(STAMP)
 
@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
+# KAFKA_NODES=3: a 3-node KRaft cluster (set WARNING_KAFKA_BOOTSTRAP to the addresses it prints)
 up: install
-	$(PY) deploy/local/stack.py up
+	$(PY) deploy/local/stack.py up $(if $(KAFKA_NODES),--kafka-nodes $(KAFKA_NODES))
 
 down:
 	@if [ -x $(PY) ]; then $(PY) deploy/local/stack.py down; else echo "nothing to stop"; fi
@@ -36,6 +37,15 @@ test: install
 	$(PY) deploy/local/stack.py browser
 	$(PY) deploy/local/stack.py tools
 	$(VENV)/bin/pytest -q
+
+# The acceptance tests (real processes end to end) on a 3-node Kafka cluster of their own
+# ports, with production replication: 3 copies, 2 in sync, a standby per table.
+CLUSTER_BOOTSTRAP := 127.0.0.1:39192,127.0.0.1:39194,127.0.0.1:39196
+test-cluster: install
+	$(PY) deploy/local/stack.py browser
+	$(PY) deploy/local/stack.py tools
+	WARNING_KAFKA_BOOTSTRAP=$(CLUSTER_BOOTSTRAP) WARNING_REPLICATION_FACTOR=3 WARNING_MIN_INSYNC_REPLICAS=2 \
+	  WARNING_TABLE_STANDBY_REPLICAS=1 $(VENV)/bin/pytest -q tests/acceptance tests/integration/test_topics.py $(PYTEST_ARGS)
 
 # deploy/ checked without a cluster or a container engine: alert rules (promtool), compose,
 # Kubernetes overlays (kustomize + API schemas), the image's stages in a fresh virtualenv.

@@ -29,8 +29,8 @@ def create_app(container: Container) -> faust.App:
         store="memory://",  # tables are rebuilt from their changelog topics on restart
         datadir=str(datadir),
         topic_partitions=settings.partitions,
-        topic_replication_factor=1,
-        table_standby_replicas=0,
+        topic_replication_factor=settings.replication_factor,  # its changelogs and leader topic
+        table_standby_replicas=settings.table_standby_replicas,
         producer_acks=-1,
         producer_linger=settings.worker_producer_linger_ms / 1000,
         consumer_auto_offset_reset="earliest",
@@ -53,6 +53,7 @@ def create_app(container: Container) -> faust.App:
     _fetch_promptly(app)
     filter_fetches(app)  # aiokafka read Faust's empty filter (all paused) as none: rebalances dropped records
     _buffer_changelog_bursts(app)
+    _produce_idempotently(app)
     _beat(app, container)
     evaluate.register(app, container)
     cap_feed.register(app, container)
@@ -103,3 +104,17 @@ PRODUCER_BUFFER_MAX = 20_000
 
 def _buffer_changelog_bursts(app: faust.App) -> None:
     app.producer.buffer.max_messages = PRODUCER_BUFFER_MAX
+
+
+def _produce_idempotently(app: faust.App) -> None:
+    """Faust's producer (versions, signals, changelogs) idempotent, as every other producer here.
+
+    faust-streaming asks aiokafka for idempotence only under ``exactly_once``; otherwise a
+    batch retried after a broker failover (its acknowledgement lost) is written twice. The
+    stages downstream would tolerate the copy, but a changelog or alert stream should not
+    carry it."""
+    producer = app.producer
+    if hasattr(producer, "_settings_extra"):
+        producer._settings_extra = lambda: {"acks": "all", "enable_idempotence": True}
+    else:  # a faust upgrade renamed it: still acks=all, only not deduplicated by the broker
+        structlog.get_logger().warning("producer_idempotence_not_set", reason="faust producer settings hook not found")

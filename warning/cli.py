@@ -339,11 +339,14 @@ def bench(scenario: Annotated[str, typer.Argument(
               help="evaluate | reach | latency | fanout | peer | chaos | all")] = "all",
           repeats: Annotated[int, typer.Option(min=1, help="runs per scenario; figures are medians")] = 3,
           as_json: Annotated[bool, typer.Option("--json")] = False,
-          save: Annotated[bool, typer.Option(help="write bench/results/latest.json and a dated copy")] = False) -> None:
+          save: Annotated[bool, typer.Option(help="write bench/results/latest.json and a dated copy")] = False,
+          cluster: Annotated[bool, typer.Option(help="on the local 3-node Kafka cluster")] = False,
+          ) -> None:
     """Run benchmark scenarios on the real local stack; print a table (or one JSON object per scenario)."""
-    from warning.bench.report import run_scenarios
+    from warning.bench.report import on_cluster, run_scenarios
 
-    results = run_scenarios(load_settings(), scenario, repeats, save=save)
+    base = load_settings()
+    results = run_scenarios(on_cluster(base) if cluster else base, scenario, repeats, save=save)
     for result in results:
         if as_json:
             print_json({k: v for k, v in result.items() if k != "runs"})

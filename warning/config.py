@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     # A crashed worker's partitions move to a live one after this long (Kafka's default
     # 45-60 s is a minute without warnings; the broker's floor is 6 s).
     worker_session_timeout_s: float = Field(default=10.0, ge=6, le=300)
+    # Copies of every topic the pipeline creates (its own and Faust's changelogs), and how
+    # many must have a write before the broker acknowledges it (acks=all). One broker: 1 / 1;
+    # a cluster: 3 / 2, so one broker may be down and no acknowledged write is lost.
+    replication_factor: int = Field(default=1, ge=1, le=16)
+    min_insync_replicas: int = Field(default=1, ge=1, le=16)
+    # Warm copies of the Faust tables on other workers: a failover restores from them
+    # instead of replaying the changelog (0: the new owner replays it).
+    table_standby_replicas: int = Field(default=0, ge=0, le=8)
 
     rules_file: Path | None = None  # None: the default pack shipped in the package
     # Message texts per hazard, tier, channel and language (None: warning/data/templates.yaml)
@@ -205,6 +213,13 @@ class Settings(BaseSettings):
     @classmethod
     def _zone(cls, value: str) -> str:
         return known_time_zone(value)
+
+    @model_validator(mode="after")
+    def _insync_within_copies(self) -> Settings:
+        if self.min_insync_replicas > self.replication_factor:
+            raise ValueError(f"min_insync_replicas ({self.min_insync_replicas}) cannot exceed replication_factor "
+                             f"({self.replication_factor}): every write would be refused")
+        return self
 
     @model_validator(mode="after")
     def _sms_sender(self) -> Settings:

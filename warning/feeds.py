@@ -13,24 +13,27 @@ from typing import Any
 
 import orjson
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
 from kafka.partitioner.default import murmur2
 
 from warning.config import Settings
-from warning.topics import TopicNames
+from warning.topics import TopicNames, changelog_topics, replication_problems
 
 
 class TopicMismatch(RuntimeError):
     """The pipeline's topics are not as configured: another partition count than the
-    setting, or partitions that no leader serves within the startup deadline."""
+    setting, fewer copies than the replication settings, or partitions that no leader
+    serves within the startup deadline."""
 
 
 def ensure_topics(settings: Settings) -> list[str]:
-    """Create the pipeline's topics with the configured partitions; returns the new ones.
+    """Create the pipeline's topics with the configured partitions and copies; returns the new ones.
 
     Faust tables are co-partitioned with their source topics, so an existing topic with
-    another partition count is refused here, at startup, rather than failing mid-stream.
+    another partition count is refused here, at startup, rather than failing mid-stream;
+    so is one (Faust's changelogs included) with fewer replicas or a lower min ISR than
+    the settings: its writes would be acknowledged on fewer copies than promised.
     """
     names = TopicNames(settings.topic_prefix).all()
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="warning-admin",
@@ -39,8 +42,11 @@ def ensure_topics(settings: Settings) -> list[str]:
         existing = set(admin.list_topics())
         missing = [n for n in names if n not in existing]
         if missing:
+            _check_brokers(admin, settings)
+            configs = {"min.insync.replicas": str(settings.min_insync_replicas)}
             with contextlib.suppress(TopicAlreadyExistsError):  # another process won the race
-                admin.create_topics([NewTopic(n, settings.partitions, 1) for n in missing])
+                admin.create_topics([NewTopic(n, settings.partitions, settings.replication_factor,
+                                              topic_configs=configs) for n in missing])
         deadline = time.monotonic() + 30
         while True:  # new topics answer only once every partition has a leader
             described = admin.describe_topics(names)
@@ -56,10 +62,32 @@ def ensure_topics(settings: Settings) -> list[str]:
                 raise TopicMismatch(
                     f"topic {topic.get('name')} has {count} partitions but WARNING_PARTITIONS is "
                     f"{settings.partitions}; use a matching setting or a new WARNING_TOPIC_PREFIX")
+        faust_made = [n for n in changelog_topics(settings.app_id) if n in existing]
+        if problems := replication_problems(topic_copies(admin, names + faust_made), settings.replication_factor,
+                                            settings.min_insync_replicas):
+            raise TopicMismatch("; ".join(problems))
         wait_until_served(settings, names, timeout_s=max(deadline - time.monotonic(), 1.0))
         return missing
     finally:
         admin.close()
+
+
+def _check_brokers(admin: KafkaAdminClient, settings: Settings) -> None:
+    brokers = len(admin.describe_cluster()["brokers"])
+    if settings.replication_factor > brokers:
+        raise TopicMismatch(
+            f"WARNING_REPLICATION_FACTOR is {settings.replication_factor} but the Kafka cluster at "
+            f"WARNING_KAFKA_BOOTSTRAP ({settings.kafka_bootstrap}) has {brokers} broker(s): "
+            "lower the setting or start more brokers")
+
+
+def topic_copies(admin: KafkaAdminClient, names: list[str]) -> dict[str, tuple[int, int]]:
+    """topic -> (fewest replicas of any partition, its min.insync.replicas, default or not)."""
+    replicas = {t["name"]: min(len(p["replica_nodes"]) for p in t["partitions"])
+                for t in admin.describe_topics(names) if t.get("partitions")}
+    resources = [ConfigResource(ConfigResourceType.TOPIC, n, {"min.insync.replicas": None}) for n in replicas]
+    described = admin.describe_configs(resources, config_filter="all")["topic"]
+    return {n: (r, int(described[n]["min.insync.replicas"]["value"])) for n, r in replicas.items()}
 
 
 def wait_until_served(settings: Settings, names: Iterable[str], timeout_s: float) -> dict[TopicPartition, int]:
@@ -116,7 +144,7 @@ def _offsets_reader(settings: Settings, client_id: str) -> KafkaConsumer:
 
 
 def producer(settings: Settings) -> KafkaProducer:
-    return KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5,
+    return KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
                          max_block_ms=int(settings.kafka_connect_timeout_s * 1000),
                          compression_type=None, max_request_size=8 * 1024 * 1024)
 

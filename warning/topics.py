@@ -15,6 +15,34 @@ CONTROL = "warning.control"  # officers' commands, keyed by alert key: applied b
 
 ALL = (OBSERVATIONS, CAP, REJECTED, SIGNALS, ALERTS, RECEIPTS, ACKS, CONTROL)
 
+# Faust's tables (changelog topics ``<app id>-<table>-changelog``, created by Faust).
+STATION_WINDOWS = "station-windows"
+ALERT_LIFECYCLE = "alert-lifecycle"
+TABLES = (STATION_WINDOWS, ALERT_LIFECYCLE)
+
+
+def changelog_topics(app_id: str) -> list[str]:
+    """The topics Faust creates for an app's tables (its assignor's leader topic holds no data)."""
+    return [f"{app_id}-{table}-changelog" for table in TABLES]
+
+
+def replication_problems(found: dict[str, tuple[int, int]], replication_factor: int,
+                         min_insync_replicas: int) -> list[str]:
+    """What is wrong with existing topics' copies, given ``topic -> (fewest replicas of a
+    partition, min.insync.replicas)``: each line names the topic, the setting and the fix."""
+    problems = []
+    for name, (replicas, min_isr) in sorted(found.items()):
+        if replicas < replication_factor:
+            problems.append(
+                f"topic {name} has {replicas} replica(s) but WARNING_REPLICATION_FACTOR is {replication_factor}: "
+                "add replicas with kafka-reassign-partitions.sh, or use a new WARNING_TOPIC_PREFIX")
+        if min_isr < min_insync_replicas:
+            problems.append(
+                f"topic {name} has min.insync.replicas={min_isr} but WARNING_MIN_INSYNC_REPLICAS is "
+                f"{min_insync_replicas}: kafka-configs.sh --alter --entity-type topics --entity-name {name} "
+                f"--add-config min.insync.replicas={min_insync_replicas}")
+    return problems
+
 
 @dataclass(frozen=True)
 class TopicNames:

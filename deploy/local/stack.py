@@ -1,4 +1,5 @@
-"""The local stack: Apache Kafka (KRaft, one broker+controller) and Redis, as processes.
+"""The local stack: Apache Kafka (KRaft: one broker+controller, or a cluster of three) and
+Redis, as processes.
 
 Data, logs and pid files live under ``.run/``. ``up`` is idempotent: a service that
 already answers on its port is reused. Readiness is a real request (Kafka metadata,
@@ -6,6 +7,8 @@ Redis PING), never a sleep. Addresses come from ``WARNING_KAFKA_BOOTSTRAP`` and
 ``WARNING_REDIS_URL``; the defaults use ports that nothing common listens on.
 
 Usage: python deploy/local/stack.py up|down [kafka|redis ...]|running|status|ready|restart-redis|browser|tools
+       python deploy/local/stack.py up --kafka-nodes 3      (or WARNING_KAFKA_NODES=3; see kraft.py)
+       python deploy/local/stack.py kill-kafka|start-kafka NODE_ID|leader|follower   (a cluster node: kill -9, start)
 
 ``running`` prints the services this stack runs (a live pid file), one a line: whoever
 starts the stack because nothing answered stops afterwards only what was not running
@@ -15,6 +18,7 @@ before (``down`` with those names), so a half-running stack someone else started
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -22,10 +26,12 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling modules, also when loaded by path
+import kraft
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = Path(os.environ.get("WARNING_RUN_DIR", ROOT / ".run"))
@@ -76,20 +82,7 @@ def _wait(what: str, check: object, log: Path | None) -> None:
     raise StackError(f"{what} did not become ready in {READY_TIMEOUT_S:.0f}s: {last}\n{tail}")
 
 
-# --- Kafka -----------------------------------------------------------------------------
-
-def cluster_id() -> str:
-    """A cluster id as StorageTool wants it: a uuid in url-safe base64, 22 chars, unpadded.
-
-    Never starting with '-': the tool's argument parser takes such an id for an option and
-    the format fails (1 fresh stack in 64); Kafka's own Uuid.randomUuid avoids it the same way."""
-    import base64
-
-    while True:
-        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        if not candidate.startswith("-"):
-            return candidate
-
+# --- Kafka (deploy/local/kraft.py) -----------------------------------------------------
 
 def _kafka_libs() -> Path:
     """Copy the Kafka jars from Maven Central (cached in ~/.m2) into .run/kafka/libs."""
@@ -111,53 +104,64 @@ def _kafka_libs() -> Path:
     return libs
 
 
-def _kafka_ready() -> bool:
-    from kafka import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=KAFKA_BOOTSTRAP, request_timeout_ms=3000)
+def _kafka_nodes(count: int | None) -> list[kraft.KafkaNode]:
     try:
-        return bool(admin.describe_cluster()["brokers"])
-    finally:
-        admin.close()
+        return kraft.nodes(KAFKA_BOOTSTRAP, RUN, count or (int(os.environ["WARNING_KAFKA_NODES"])
+                                                          if os.environ.get("WARNING_KAFKA_NODES") else None))
+    except ValueError as exc:
+        raise StackError(str(exc)) from exc
 
 
-def kafka_up() -> str:
-    host, port = _host_port(KAFKA_BOOTSTRAP)
-    home = RUN / "kafka"
-    pidfile = home / "kafka.pid"
-    if _pid_alive(pidfile):
-        _wait("Kafka", _kafka_ready, home / "kafka.log")
-        return f"Kafka already running on {KAFKA_BOOTSTRAP}"
-    if _listening(host, port):
-        raise StackError(f"port {port} is taken by another process; set WARNING_KAFKA_BOOTSTRAP "
-                         "to a free host:port (or point it at your own Kafka and skip `make up`)")
+def _bootstrap(cluster: list[kraft.KafkaNode]) -> str:
+    return ",".join(f"{n.host}:{n.port}" for n in cluster)
+
+
+def kafka_up(count: int | None = None) -> str:
+    cluster = _kafka_nodes(count)
+    bootstrap = _bootstrap(cluster)
+    check = functools.partial(kraft.ready, bootstrap, len(cluster))
+    if all(_pid_alive(n.pidfile) for n in cluster):
+        _wait("Kafka", check, cluster[0].log)
+        return f"Kafka already running on {bootstrap}"
     libs = _kafka_libs()
-    controller_port = port + 1
-    if _listening(host, controller_port):
-        raise StackError(f"controller port {controller_port} (bootstrap port + 1) is taken")
-    data = home / "data"
-    config = home / "server.properties"
+    command = kraft.java(libs, HERE / "kafka-log4j2.properties", len(cluster))
     template = (HERE / "kafka-server.properties").read_text()
-    config.write_text(template.format(host=host, port=port, controller_port=controller_port,
-                                      data=data))
-    classpath = f"{libs}/*"
-    java = ["java", "-Xms256m", "-Xmx512m", "-XX:+UseG1GC",
-            f"-Dlog4j2.configurationFile={HERE / 'kafka-log4j2.properties'}", "-cp", classpath]
-    cluster_file = home / "cluster.id"
-    if not cluster_file.exists() or cluster_file.read_text().startswith("-"):  # a failed format kept no data
-        cluster_file.write_text(cluster_id())
-    fmt = subprocess.run([*java, "kafka.tools.StorageTool", "format", "-t", cluster_file.read_text(),
-                          "-c", str(config), "--ignore-formatted"],
-                         capture_output=True, text=True)
-    if fmt.returncode != 0:
-        raise StackError(f"Kafka storage format failed:\n{fmt.stdout}{fmt.stderr}")
-    log = home / "kafka.log"
-    with log.open("ab") as out:
-        proc = subprocess.Popen([*java, "kafka.Kafka", str(config)], stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    pidfile.write_text(str(proc.pid))
-    _wait("Kafka", _kafka_ready, log)
-    return f"Kafka 4.1 started on {KAFKA_BOOTSTRAP} (pid {proc.pid}, log {log})"
+    started = []
+    for node in cluster:
+        if _pid_alive(node.pidfile):
+            continue
+        for port in (node.port, node.controller_port):
+            if _listening(node.host, port):
+                raise StackError(f"port {port} is taken by another process; set WARNING_KAFKA_BOOTSTRAP "
+                                 "to free host:port addresses (or point it at your own Kafka and skip `make up`)")
+        started.append(f"{node.node_id}: pid {kraft.start(node, cluster, command, template, StackError)}")
+    _wait("Kafka", check, cluster[-1].log)
+    logs = cluster[0].log if len(cluster) == 1 else cluster[0].home.parent
+    return f"Kafka 4.1 started on {bootstrap} ({len(cluster)} node(s), {', '.join(started)}; logs {logs})"
+
+
+def kafka_node(action: str, node_id: str) -> None:
+    """kill (-9) or start one node of the running cluster (the chaos bench's broker faults)."""
+    nodes = {str(n.node_id): n for n in kraft.cluster_nodes(RUN)}
+    if node_id in ("leader", "follower"):  # the metadata quorum's leader, or a node that does not lead it
+        leader = str(kraft.quorum_leader(_bootstrap(list(nodes.values()))))
+        node_id = leader if node_id == "leader" else min(n for n in nodes if n != leader)
+    if node_id not in nodes:
+        raise StackError(f"no cluster node {node_id} under {RUN / 'kafka-cluster'} (nodes: {sorted(nodes)})")
+    node = nodes[node_id]
+    if action == "kill":
+        if pid := _pid_alive(node.pidfile):
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while _pid_alive(node.pidfile) and time.monotonic() < deadline:  # gone, its ports free
+                time.sleep(0.05)
+        say(node_id)
+        return
+    cluster = list(nodes.values())
+    kraft.start(node, cluster, kraft.java(_kafka_libs(), HERE / "kafka-log4j2.properties", len(cluster)),
+                (HERE / "kafka-server.properties").read_text(), StackError)
+    _wait(node.label, functools.partial(kraft.ready, _bootstrap(cluster), len(cluster)), node.log)
+    say(node_id)
 
 
 # --- Redis -----------------------------------------------------------------------------
@@ -254,13 +258,24 @@ def _stop(name: str, pidfile: Path) -> str:
     return f"{name} stopped (pid {pid})"
 
 
-def up() -> None:
+def _pidfiles(service: str, every: bool = False) -> list[tuple[str, Path]]:
+    """A service's processes. Kafka's are the nodes WARNING_KAFKA_BOOTSTRAP names (one, or
+    a cluster's three); ``every`` adds any other Kafka node started from this directory."""
+    if service != "kafka":
+        return [SERVICES[service]]
+    configured = _kafka_nodes(None)
+    named = [SERVICES["kafka"]] if len(configured) == 1 else [(n.label, n.pidfile) for n in configured]
+    others = [SERVICES["kafka"], *((n.label, n.pidfile) for n in kraft.cluster_nodes(RUN))] if every else []
+    return named + [p for p in others if p not in named]
+
+
+def up(kafka_nodes: int | None = None) -> None:
     RUN.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     redis_was_running = _pid_alive(SERVICES["redis"][1]) is not None
     say(redis_up())
     try:
-        say(kafka_up())
+        say(kafka_up(kafka_nodes))
     except BaseException:
         if not redis_was_running:  # no half-started stack left holding its port for the next try
             say(_stop(*SERVICES["redis"]))
@@ -271,24 +286,28 @@ def up() -> None:
 def down(*services: str) -> None:
     """Stop these services (all by default); Kafka first, so it never waits on a missing Redis."""
     for service in [s for s in SERVICES if s in services or not services]:
-        say(_stop(*SERVICES[service]))
+        for name, pidfile in _pidfiles(service, every=not services):
+            if pidfile.exists() or name in ("Kafka", "Redis"):
+                say(_stop(name, pidfile))
 
 
 def running() -> None:
-    for service, (_, pidfile) in SERVICES.items():
-        if _pid_alive(pidfile):
+    for service in SERVICES:
+        if any(_pid_alive(pidfile) for _, pidfile in _pidfiles(service)):
             print(service)
 
 
 def status() -> None:
-    for name, pidfile in SERVICES.values():
-        pid = _pid_alive(pidfile)
-        print(f"{name}: {'running, pid ' + str(pid) if pid else 'stopped'}")
+    for service in SERVICES:
+        for name, pidfile in _pidfiles(service, every=True):
+            pid = _pid_alive(pidfile)
+            print(f"{name}: {'running, pid ' + str(pid) if pid else 'stopped'}")
 
 
 def ready() -> None:
-    """Exit 0 when Kafka and Redis at the configured addresses answer (whoever runs them)."""
-    for name, check in (("Redis", _redis_ready), ("Kafka", _kafka_ready)):
+    """Exit 0 when Kafka (every node the bootstrap names) and Redis answer (whoever runs them)."""
+    brokers = len(KAFKA_BOOTSTRAP.split(","))
+    for name, check in (("Redis", _redis_ready), ("Kafka", functools.partial(kraft.ready, KAFKA_BOOTSTRAP, brokers))):
         try:
             ok = check()
         except Exception as exc:
@@ -309,10 +328,16 @@ def main(argv: list[str]) -> int:
         "up": up, "down": down, "running": running, "status": status, "ready": ready, "restart-redis": restart_redis,
         "browser": browser, "tools": tools}
     command, args = (argv[1], argv[2:]) if len(argv) > 1 else ("", [])
-    if command not in commands or (args and command != "down") or not set(args) <= set(SERVICES):
-        print(__doc__, file=sys.stderr)
-        return 2
     try:
+        if command in ("kill-kafka", "start-kafka") and len(args) == 1:
+            kafka_node(command.removesuffix("-kafka"), args[0])
+            return 0
+        if command == "up" and len(args) == 2 and args[0] == "--kafka-nodes" and args[1].isdigit():
+            up(int(args[1]))
+            return 0
+        if command not in commands or (args and command != "down") or not set(args) <= set(SERVICES):
+            print(__doc__, file=sys.stderr)
+            return 2
         commands[command](*args)
     except StackError as exc:
         print(f"stack: {exc}", file=sys.stderr)

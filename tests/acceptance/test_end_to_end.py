@@ -10,14 +10,15 @@ from pathlib import Path
 
 import orjson
 import pytest
-from kafka import KafkaProducer
+from kafka import KafkaAdminClient, KafkaProducer
 
 from consumers.sinks import read_sink
 from tests.acceptance.conftest import cli, consume_all, logs
 from tests.conftest import settings_env, wait_for
 from warning.config import Settings
-from warning.feeds import ensure_topics
+from warning.feeds import ensure_topics, topic_copies
 from warning.runner import Processes
+from warning.topics import changelog_topics
 
 pytestmark = pytest.mark.integration
 
@@ -80,6 +81,14 @@ def test_threshold_crossing_reaches_every_recipient_once_and_is_acknowledged(
     (ack_event,) = consume_all(settings, "warning.acks", 1)
     assert (ack_event["alert_id"], ack_event["by"], ack_event["event"]) == (alert_id, "off-nt", "ack")
     assert pipeline.dead() == []
+    # Faust made its tables' changelogs with the pipeline's copies and min ISR (3 / 2 in `make test-cluster`)
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        copies = topic_copies(admin, changelog_topics(settings.app_id))
+    finally:
+        admin.close()
+    assert copies == dict.fromkeys(changelog_topics(settings.app_id),
+                                   (settings.replication_factor, settings.min_insync_replicas))
 
 
 def test_unknown_alert_ack_is_a_clear_error(settings: Settings) -> None:

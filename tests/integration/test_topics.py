@@ -9,7 +9,7 @@ from kafka.admin import NewTopic
 from kafka.structs import OffsetAndMetadata
 
 from warning.config import Settings
-from warning.feeds import TopicMismatch, consumer_lag, ensure_topics, wait_until_served
+from warning.feeds import TopicMismatch, consumer_lag, ensure_topics, topic_copies, wait_until_served
 from warning.topics import TopicNames
 
 pytestmark = pytest.mark.integration
@@ -78,3 +78,58 @@ def test_pipeline_lag_counts_what_the_worker_has_not_committed_and_from_the_star
     finally:
         group.close()
     assert consumer_lag(settings) == {topics.observations: 2, topics.cap: 0, topics.signals: 2, topics.control: 1}
+
+
+def _brokers(settings: Settings) -> int:
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        return len(admin.describe_cluster()["brokers"])
+    finally:
+        admin.close()
+
+
+def test_topics_are_created_with_the_replication_settings(settings: Settings) -> None:
+    """Every pipeline topic carries WARNING_REPLICATION_FACTOR copies and WARNING_MIN_INSYNC_REPLICAS
+    (1 / 1 on one broker; `make test-cluster` runs this with 3 / 2 on three)."""
+    ensure_topics(settings)
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        copies = topic_copies(admin, TopicNames(settings.topic_prefix).all())
+    finally:
+        admin.close()
+    assert copies == dict.fromkeys(TopicNames(settings.topic_prefix).all(),
+                                   (settings.replication_factor, settings.min_insync_replicas))
+
+
+def test_more_copies_than_brokers_is_refused_naming_the_setting_and_the_broker_count(settings: Settings) -> None:
+    brokers = _brokers(settings)
+    wanting = settings.model_copy(update={"replication_factor": brokers + 1})
+    with pytest.raises(TopicMismatch) as refused:
+        ensure_topics(wanting)
+    assert f"WARNING_REPLICATION_FACTOR is {brokers + 1} but the Kafka cluster" in str(refused.value)
+    assert f"has {brokers} broker(s)" in str(refused.value)
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        assert not [t for t in admin.list_topics() if t.startswith(settings.topic_prefix)]  # nothing half-made
+    finally:
+        admin.close()
+
+
+def test_an_existing_topic_with_fewer_copies_or_a_lower_min_isr_is_refused(settings: Settings) -> None:
+    """A topic made by hand (or by an older setting) would acknowledge writes on fewer copies than promised."""
+    if _brokers(settings) < 3:
+        pytest.skip("needs the 3-node cluster: `make test-cluster`")
+    topics = TopicNames(settings.topic_prefix)
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        admin.create_topics([NewTopic(topics.alerts, settings.partitions, 1),
+                             NewTopic(topics.acks, settings.partitions, 3, topic_configs={"min.insync.replicas": "1"})])
+    finally:
+        admin.close()
+    production = settings.model_copy(update={"replication_factor": 3, "min_insync_replicas": 2})
+    with pytest.raises(TopicMismatch) as refused:
+        ensure_topics(production)
+    assert f"topic {topics.alerts} has 1 replica(s) but WARNING_REPLICATION_FACTOR is 3" in str(refused.value)
+    assert (f"topic {topics.acks} has min.insync.replicas=1 but WARNING_MIN_INSYNC_REPLICAS is 2: kafka-configs.sh "
+            f"--alter --entity-type topics --entity-name {topics.acks} --add-config min.insync.replicas=2"
+            in str(refused.value))

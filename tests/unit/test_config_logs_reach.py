@@ -76,3 +76,23 @@ def test_an_old_directory_with_people_says_where_people_go_now(tmp_path: Path) -
     old.write_text("city: {code: '440300', name: x}\npeople: []\n")
     with pytest.raises(DirectoryError, match="people no longer belong in the directory file: load people with"):
         load_directory(old)
+
+
+def test_replication_problems_name_topic_setting_and_the_fix() -> None:
+    from warning.topics import replication_problems
+
+    found = {"p.warning.alerts": (3, 2), "p.feeds.cap": (1, 1), "p-alert-lifecycle-changelog": (3, 1)}
+    assert replication_problems(found, 3, 2) == [
+        "topic p-alert-lifecycle-changelog has min.insync.replicas=1 but WARNING_MIN_INSYNC_REPLICAS is 2: "
+        "kafka-configs.sh --alter --entity-type topics --entity-name p-alert-lifecycle-changelog "
+        "--add-config min.insync.replicas=2",
+        "topic p.feeds.cap has 1 replica(s) but WARNING_REPLICATION_FACTOR is 3: add replicas with "
+        "kafka-reassign-partitions.sh, or use a new WARNING_TOPIC_PREFIX",
+        "topic p.feeds.cap has min.insync.replicas=1 but WARNING_MIN_INSYNC_REPLICAS is 2: kafka-configs.sh "
+        "--alter --entity-type topics --entity-name p.feeds.cap --add-config min.insync.replicas=2"]
+    assert replication_problems(found, 1, 1) == []
+
+
+def test_min_insync_replicas_above_the_copies_is_refused_at_startup() -> None:
+    with pytest.raises(ConfigError, match="min_insync_replicas \\(3\\) cannot exceed replication_factor \\(2\\)"):
+        load_settings(replication_factor=2, min_insync_replicas=3)

@@ -26,7 +26,7 @@ def stack_module() -> ModuleType:
 
 def test_a_cluster_id_never_starts_with_a_dash_and_is_a_uuid_in_url_safe_base64() -> None:
     """Kafka's StorageTool read an id starting with '-' as an option: 1 fresh stack in 64 did not start."""
-    cluster_id = stack_module().cluster_id
+    cluster_id = stack_module().kraft.cluster_id
     ids = [cluster_id() for _ in range(3000)]  # ~47 would start with '-' unguarded
     assert not [i for i in ids if i.startswith("-")]
     assert all(len(i) == 22 and len(base64.urlsafe_b64decode(i + "==")) == 16 for i in ids)
@@ -80,3 +80,22 @@ def test_unknown_commands_and_services_are_refused_with_the_usage(
         argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert stack_module().main(["stack.py", *argv]) == 2
     assert "Usage: python deploy/local/stack.py up|down [kafka|redis ...]" in capsys.readouterr().err
+
+
+def test_kafka_nodes_come_from_the_bootstrap_list_or_two_ports_apart(tmp_path: Path) -> None:
+    kraft = stack_module().kraft
+    (single,) = kraft.nodes("127.0.0.1:39092", tmp_path)
+    assert (single.node_id, single.port, single.controller_port, single.home) == (1, 39092, 39093, tmp_path / "kafka")
+    spread = kraft.nodes("127.0.0.1:39092", tmp_path, 3)
+    assert [(n.node_id, n.port, n.home.name) for n in spread] == [(1, 39092, "node-1"), (2, 39094, "node-2"),
+                                                                   (3, 39096, "node-3")]
+    listed = kraft.nodes("127.0.0.1:39192,127.0.0.1:39194,127.0.0.1:39196", tmp_path)
+    assert [n.port for n in listed] == [39192, 39194, 39196]
+    props = kraft.properties(listed[1], listed, (ROOT / "deploy/local/kafka-server.properties").read_text())
+    assert "node.id=2\n" in props
+    assert "controller.quorum.voters=1@127.0.0.1:39193,2@127.0.0.1:39195,3@127.0.0.1:39197\n" in props
+    assert "offsets.topic.replication.factor=3\n" in props and "min.insync.replicas=2\n" in props
+    with pytest.raises(ValueError, match="--kafka-nodes 2 but WARNING_KAFKA_BOOTSTRAP names 3 nodes"):
+        kraft.nodes("127.0.0.1:39192,127.0.0.1:39194,127.0.0.1:39196", tmp_path, 2)
+    with pytest.raises(ValueError, match="a local Kafka is 1 or 3 nodes, not 2"):
+        kraft.nodes("127.0.0.1:39092", tmp_path, 2)

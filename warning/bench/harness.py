@@ -29,9 +29,12 @@ from warning.control.policy import auto_policy_file
 ROOT = Path(__file__).resolve().parents[2]
 STACK = [sys.executable, str(ROOT / "deploy" / "local" / "stack.py")]
 Scenario = Callable[[Settings, int], dict[str, Any]]
+# The local Kafka cluster's nodes (`make test-cluster`, `warning bench --cluster`): ports of their own
+CLUSTER_BOOTSTRAP = "127.0.0.1:39192,127.0.0.1:39194,127.0.0.1:39196"
 RECORDED_SETTINGS = {"partitions", "consumer_batch", "enqueue_batch", "dispatch_batch", "visibility_timeout_s",
                      "worker_producer_linger_ms", "rate_limits", "evaluate_flush_events", "evaluate_flush_s",
-                     "worker_session_timeout_s", "retry_max_attempts"}
+                     "worker_session_timeout_s", "retry_max_attempts", "kafka_bootstrap", "replication_factor",
+                     "min_insync_replicas", "table_standby_replicas"}
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from warning.bench import chaos, evaluate, fanout, latency, manual, peer, reach, smpp
-from warning.bench.harness import ROOT, Scenario, local_stack, run
+from warning.bench.harness import CLUSTER_BOOTSTRAP, ROOT, Scenario, local_stack, run
 from warning.bench.plot import plot
 from warning.config import Settings
 
@@ -61,8 +62,24 @@ SCENARIOS: dict[str, tuple[Scenario, list[tuple[str, str, str]]]] = {
                                ("duplicates", "deliveries", "0 sent twice"),
                                ("recover_s", "s", "longest stall in arrivals"),
                                ("worker_recover_s", "s", "restarted worker -> next alert"),
-                               ("worker_stalled", "runs", "restarted worker never dispatched (0)")]),
+                               ("worker_stalled", "runs", "restarted worker never dispatched (0)"),
+                               ("broker_kill_lost", "deliveries", "0: a broker kill -9'd, started 30 s later"),
+                               ("broker_kill_duplicates", "deliveries", "0"),
+                               ("broker_kill_stall_s", "s", "<= 10: longest stall in arrivals"),
+                               ("broker_kill_recover_s", "s", "kill -> first alert produced after it"),
+                               ("leader_kill_lost", "deliveries", "0: the quorum leader kill -9'd"),
+                               ("leader_kill_duplicates", "deliveries", "0"),
+                               ("leader_kill_stall_s", "s", "<= 10"),
+                               ("leader_kill_recover_s", "s", "kill -> first alert produced after it"),
+                               ("master_kill_lost", "deliveries", "Redis master kill (needs Redis Cluster)")]),
 }
+
+
+def on_cluster(base: Settings) -> Settings:
+    """The local 3-node Kafka cluster (started if it does not answer) with production replication."""
+    os.environ["WARNING_KAFKA_BOOTSTRAP"] = CLUSTER_BOOTSTRAP  # what deploy/local/stack.py starts and checks
+    return base.model_copy(update={"kafka_bootstrap": CLUSTER_BOOTSTRAP, "replication_factor": 3,
+                                   "min_insync_replicas": 2, "table_standby_replicas": 1})
 
 
 def run_scenarios(base: Settings, which: str, repeats: int, save: bool) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import faust
 import structlog
 
+from warning.config import Settings
 from warning.ingest import rejection
 
 log = structlog.get_logger()
@@ -15,6 +16,11 @@ def raw_topic(app: faust.App, *names: str) -> faust.TopicT:
     Several names make one stream of co-partitioned topics (Faust assigns them together)."""
     return app.topic(*names, key_type=bytes, value_type=bytes, key_serializer="raw",
                      value_serializer="raw", partitions=app.conf.topic_partitions)
+
+
+def changelog_configs(settings: Settings) -> dict[str, str]:
+    """A table's changelog topic as every topic the pipeline creates: writes on min ISR copies."""
+    return {"min.insync.replicas": str(settings.min_insync_replicas)}
 
 
 async def reject(topic: faust.TopicT, stage: str, reason: str, source_topic: str,

@@ -27,8 +27,9 @@ from warning.bootstrap import Container
 from warning.ingest import parse_observations
 from warning.models import Observation, TierSignal
 from warning.pipeline import signal_records
-from warning.pipeline.common import raw_topic, reject
+from warning.pipeline.common import changelog_configs, raw_topic, reject
 from warning.rules.evaluate import evaluate_station
+from warning.topics import STATION_WINDOWS
 
 log = structlog.get_logger()
 
@@ -52,7 +53,8 @@ def register(app: faust.App, c: Container) -> None:
     observations = raw_topic(app, c.topics.observations)
     signals = raw_topic(app, c.topics.signals)
     rejected = raw_topic(app, c.topics.rejected)
-    stations = app.Table("station-windows", default=dict, partitions=app.conf.topic_partitions)
+    stations = app.Table(STATION_WINDOWS, default=dict, partitions=app.conf.topic_partitions,
+                         extra_topic_configs=changelog_configs(c.settings))
     cache = WriteBack()
 
     async def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:

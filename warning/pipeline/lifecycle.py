@@ -57,9 +57,10 @@ from warning.lifecycle import LifecycleState, step, tick_due
 from warning.models import AlertVersion, Tier, TierSignal
 from warning.pipeline import signal_records
 from warning.pipeline.batching import Waiting, run_batched
-from warning.pipeline.common import raw_topic, reject
+from warning.pipeline.common import changelog_configs, raw_topic, reject
 from warning.pipeline.fanout import fan_out_batch
 from warning.response.ack import audit
+from warning.topics import ALERT_LIFECYCLE
 
 log = structlog.get_logger()
 TICK_EVERY_S = 10.0
@@ -94,7 +95,8 @@ def register(app: faust.App, c: Container) -> None:
     inputs = raw_topic(app, c.topics.signals, c.topics.control)
     alerts = raw_topic(app, c.topics.alerts)
     rejected = raw_topic(app, c.topics.rejected)
-    table = app.Table("alert-lifecycle", default=dict, partitions=app.conf.topic_partitions)
+    table = app.Table(ALERT_LIFECYCLE, default=dict, partitions=app.conf.topic_partitions,
+                      extra_topic_configs=changelog_configs(c.settings))
 
     async def advance(taken: list[Taken]) -> Stepped:
         out = Stepped()
