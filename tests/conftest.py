@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import pytest
 import redis.asyncio as aioredis
 
+from warning import redis_client
 from warning.bench.harness import local_stack
 from warning.bootstrap import Container, bootstrap
 from warning.config import Settings, load_settings
@@ -94,9 +95,8 @@ def settings(stack: None, unique: str, tmp_path: Path, request: pytest.FixtureRe
 
 def _delete_keys(settings: Settings) -> None:
     """And its Redis keys (processes it started may have written after the fixtures' own cleanup)."""
-    import redis
 
-    client = redis.Redis.from_url(settings.redis_url)
+    client = redis_client.connect_sync(settings.redis_url)
     try:
         batch = []
         for key in client.scan_iter(match=f"{settings.redis_prefix}:*", count=10_000):
@@ -133,9 +133,8 @@ def _delete_topics(settings: Settings) -> None:
 
 def seed(settings: Settings) -> None:
     """The bundled demo people and grids, in this test's Redis namespace."""
-    import redis
 
-    client = redis.Redis.from_url(settings.redis_url)
+    client = redis_client.connect_sync(settings.redis_url)
     try:
         seed_demo_directory(client, Keys(settings.redis_prefix))
     finally:

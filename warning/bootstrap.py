@@ -12,7 +12,6 @@ from functools import cached_property
 from importlib import resources
 from typing import Any
 
-import redis
 import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -65,7 +64,8 @@ class Container:
 
     @cached_property
     def store(self) -> DeliveryStore:
-        return DeliveryStore(self.redis, self.keys)
+        s = self.settings
+        return DeliveryStore(self.redis, self.keys, s.redis_wait_replicas, s.redis_wait_timeout_ms)
 
     @cached_property
     def escalation(self) -> EscalationTimers:
@@ -128,7 +128,7 @@ def load_grids(settings: Settings, keys: Keys, wait_s: float = REDIS_STARTUP_WAI
     deadline = time.monotonic() + wait_s
     delay = 0.1
     while True:
-        client = redis.Redis.from_url(settings.redis_url, decode_responses=True, socket_connect_timeout=wait_s)
+        client = redis_client.connect_sync(settings.redis_url, decode_responses=True, socket_connect_timeout=wait_s)
         try:
             version, raw = client.get(keys.grids_version), client.get(keys.grids)
             break

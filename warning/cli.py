@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from warning import heap
+from warning import heap, redis_client
 from warning.cli_alerts import alerts, status
 from warning.cli_control import alert_app, silence_app
 from warning.cli_response import ack, escalator, report, tokens_app
@@ -245,14 +245,13 @@ def cap_show(alert_id: str) -> None:
 @grids_app.command("import")
 def grids_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
     """Load or replace the grid registry from a GeoJSON FeatureCollection (workers pick it up)."""
-    import redis
 
     from warning.keys import Keys
     from warning.targeting.grids import GridFileError
     from warning.targeting.importer import store_grids
 
     settings = load_settings()
-    client = redis.Redis.from_url(settings.redis_url)
+    client = redis_client.connect_sync(settings.redis_url)
     try:
         count = store_grids(client, Keys(settings.redis_prefix), file.read_bytes(), str(file))
     except GridFileError as exc:
@@ -266,14 +265,13 @@ def grids_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=Fals
 @recipients_app.command("import")
 def recipients_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
     """Upsert or remove people from CSV or JSONL (`op` column: upsert | remove); bad lines are reported."""
-    import redis
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from warning.keys import Keys
     from warning.targeting.importer import count_lines, import_recipients
 
     settings = load_settings()
-    client = redis.Redis.from_url(settings.redis_url)
+    client = redis_client.connect_sync(settings.redis_url)
     total = count_lines(file)
     started = time.monotonic()
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
@@ -336,7 +334,7 @@ def demo_cmd(timeout: float = 180.0) -> None:
 
 @app.command()
 def bench(scenario: Annotated[str, typer.Argument(
-              help="evaluate | reach | latency | fanout | peer | chaos | all")] = "all",
+              help="evaluate | reach | latency | fanout | peer | manual | smpp | failover | chaos | all")] = "all",
           repeats: Annotated[int, typer.Option(min=1, help="runs per scenario; figures are medians")] = 3,
           as_json: Annotated[bool, typer.Option("--json")] = False,
           save: Annotated[bool, typer.Option(help="write bench/results/latest.json and a dated copy")] = False,

@@ -12,6 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rich.console import Console
 
+from warning import redis_client
 from warning.config import load_settings
 
 console = Console(stderr=True)
@@ -59,7 +60,7 @@ def unreachable(exc: BaseException) -> str:
     """One line a person can act on: which service, where, the setting that names it, the fix."""
     try:
         settings = load_settings()
-        redis_url, kafka = settings.redis_url, settings.kafka_bootstrap
+        redis_url, kafka = redis_client.without_password(settings.redis_url), settings.kafka_bootstrap
     except ValueError:
         redis_url, kafka = "(see WARNING_REDIS_URL)", "(see WARNING_KAFKA_BOOTSTRAP)"
     reason = (str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__).rstrip(".")

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     # a cluster: 3 / 2, so one broker may be down and no acknowledged write is lost.
     replication_factor: int = Field(default=1, ge=1, le=16)
     min_insync_replicas: int = Field(default=1, ge=1, le=16)
+    # Redis with a replica (Sentinel): enqueues and the *sending* / *sent* marks wait until
+    # this many replicas have them (WAIT), at most the timeout; 0 = acknowledged by the master.
+    redis_wait_replicas: int = Field(default=0, ge=0, le=5)
+    redis_wait_timeout_ms: int = Field(default=100, ge=1, le=10_000)
     # Warm copies of the Faust tables on other workers: a failover restores from them
     # instead of replaying the changelog (0: the new owner replays it).
     table_standby_replicas: int = Field(default=0, ge=0, le=8)
@@ -193,8 +197,15 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: str) -> str:
-        if not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError(f"expected redis://host:port/db, got {value!r}")
+        from warning.redis_client import SENTINEL_SCHEME, parse_sentinel
+
+        if value.startswith(SENTINEL_SCHEME):
+            parse_sentinel(value)  # a ValueError names what is wrong
+        elif value.startswith("redis+cluster://"):
+            raise ValueError("Redis Cluster is not supported yet: use one Redis (redis://) or Sentinel-managed "
+                             "failover (redis+sentinel://host:26379/SERVICE/DB)")
+        elif not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"expected redis://host:port/db or redis+sentinel://host:port/SERVICE/DB, got {value!r}")
         return value
 
     @field_validator("cap_severity")

@@ -14,7 +14,13 @@ from typing import Any
 import orjson
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
-from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.errors import (
+    CoordinatorLoadInProgressError,
+    CoordinatorNotAvailableError,
+    KafkaTimeoutError,
+    NotCoordinatorError,
+    TopicAlreadyExistsError,
+)
 from kafka.partitioner.default import murmur2
 
 from warning.config import Settings
@@ -62,8 +68,10 @@ def ensure_topics(settings: Settings) -> list[str]:
                 raise TopicMismatch(
                     f"topic {topic.get('name')} has {count} partitions but WARNING_PARTITIONS is "
                     f"{settings.partitions}; use a matching setting or a new WARNING_TOPIC_PREFIX")
-        faust_made = [n for n in changelog_topics(settings.app_id) if n in existing]
-        if problems := replication_problems(topic_copies(admin, names + faust_made), settings.replication_factor,
+        # Only what this call did not create: a topic just made has the settings, and a broker
+        # that has not learnt of it yet describes it without its config.
+        found = [n for n in names if n in existing] + [n for n in changelog_topics(settings.app_id) if n in existing]
+        if problems := replication_problems(topic_copies(admin, found), settings.replication_factor,
                                             settings.min_insync_replicas):
             raise TopicMismatch("; ".join(problems))
         wait_until_served(settings, names, timeout_s=max(deadline - time.monotonic(), 1.0))
@@ -83,6 +91,8 @@ def _check_brokers(admin: KafkaAdminClient, settings: Settings) -> None:
 
 def topic_copies(admin: KafkaAdminClient, names: list[str]) -> dict[str, tuple[int, int]]:
     """topic -> (fewest replicas of any partition, its min.insync.replicas, default or not)."""
+    if not names:
+        return {}
     replicas = {t["name"]: min(len(p["replica_nodes"]) for p in t["partitions"])
                 for t in admin.describe_topics(names) if t.get("partitions")}
     resources = [ConfigResource(ConfigResourceType.TOPIC, n, {"min.insync.replicas": None}) for n in replicas]
@@ -122,7 +132,7 @@ def consumer_lag(settings: Settings) -> dict[str, int]:
                              bootstrap_timeout_ms=int(settings.kafka_connect_timeout_s * 1000))
     consumer = _offsets_reader(settings, "warning-metrics")
     try:
-        offsets = admin.list_group_offsets(settings.app_id).get(settings.app_id, {})
+        offsets = _group_offsets(admin, settings.app_id)
         committed = {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
         ends = consumer.end_offsets(partitions, timeout_ms=5000)
         never = [tp for tp in partitions if tp not in committed]
@@ -135,6 +145,20 @@ def consumer_lag(settings: Settings) -> dict[str, int]:
     finally:
         consumer.close()
         admin.close()
+
+
+def _group_offsets(admin: KafkaAdminClient, group: str, timeout_s: float = 15.0) -> dict[TopicPartition, Any]:
+    """The group's committed offsets. A coordinator that is loading its partition of
+    __consumer_offsets (a fresh broker's first group, or one whose broker just failed over)
+    answers with a retriable error for a few seconds: asked again, not reported as a failure."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return dict(admin.list_group_offsets(group).get(group, {}))
+        except (CoordinatorLoadInProgressError, CoordinatorNotAvailableError, NotCoordinatorError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def _offsets_reader(settings: Settings, client_id: str) -> KafkaConsumer:

@@ -11,17 +11,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+import structlog
 from redis.asyncio.client import Pipeline
 from redis.exceptions import ResponseError
 
 from warning import queue_scripts as lua
 from warning import reach
+from warning.delivery.batches import lanes, ramp
 from warning.delivery.cell_broadcast import CHANNEL as BROADCAST
 from warning.keys import Keys
 from warning.models import WARNING_TIERS, AlertVersion, DeliveryJob, Tier, is_drill
@@ -31,33 +33,8 @@ HANDED_OFF = frozenset({"sent", "delivered", "undelivered", "failed", "unconfirm
 
 RETENTION_S = 7 * 86400  # alert records and receipts outlive the alert by a week
 PIPELINE_BATCHES = 10  # enqueue batches per round trip: bounded, or a million jobs jam the socket
-FIRST_BATCH = 100  # jobs in an audience's first enqueue script; the next ones grow 4x up to the batch
-
-
-def ramp(total: int, batch: int) -> Iterator[tuple[int, int]]:
-    """(start, end) of each enqueue batch of ``total`` jobs: FIRST_BATCH, then 4x larger up
-    to ``batch`` — measured at 10,000 residents under load, a first script of 2,000 jobs
-    put the first handoff ~60 ms after the enqueue began."""
-    start, size = 0, min(FIRST_BATCH, batch)
-    while start < total:
-        end = min(start + size, total)
-        yield start, end
-        start, size = end, min(size * 4, batch)
-
-
 _BY_RANK = {tier.rank: tier for tier in Tier}
-Lane = tuple[str, int, str, str]  # alert id, version, channel, tier
-
-
-def _lanes(jobs: Sequence[dict[str, Any]], expires: float | None) -> dict[Lane, tuple[list[bytes], float | None]]:
-    """Jobs as ``member TAB job-json`` lines, per (alert version, channel, tier) lane."""
-    by_lane: dict[Lane, tuple[list[bytes], float | None]] = {}
-    for job in jobs:
-        line = f"{job['channel']}:{job['recipient']}\t".encode() + orjson.dumps(job)
-        lane = (job["alert_id"], job["version"], job["channel"], job["tier"])
-        lines, _ = by_lane.setdefault(lane, ([], job.get("expires", expires)))
-        lines.append(line)
-    return by_lane
+log = structlog.get_logger()
 
 
 @dataclass(frozen=True)
@@ -69,9 +46,11 @@ class Claimed:
 
 
 class DeliveryStore:
-    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, wait_replicas: int = 0, wait_timeout_ms: int = 100) -> None:
         self.redis = redis
         self.keys = keys
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = wait_timeout_ms
         self._enqueue = redis.register_script(lua.ENQUEUE)
         self._record = redis.register_script(lua.RECORD_ALERT)
         self._promote = redis.register_script(lua.PROMOTE)
@@ -118,6 +97,20 @@ class DeliveryStore:
         """Each recorded alert's loudest tier so far, or None where the version was stale."""
         return [None if int(rank) < 0 else _BY_RANK[int(rank)] for rank in ranks]
 
+    def stage_wait(self, pipe: Pipeline) -> bool:
+        """WAIT, at the end of a pipeline whose writes must outlive a failover (enqueues, the
+        *sending* and *sent* marks), for ``wait_replicas`` replicas; whether it was staged (its
+        reply is then the pipeline's last: pass it to :meth:`check_replicated`)."""
+        if self.wait_replicas:
+            pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
+        return bool(self.wait_replicas)
+
+    def check_replicated(self, replicas: Any, what: str) -> None:
+        """Fewer replicas than asked within the timeout: written and kept, but exposed to a failover."""
+        if int(replicas) < self.wait_replicas:
+            log.warning("redis_write_not_replicated", what=what, replicas=int(replicas), wanted=self.wait_replicas,
+                        timeout_ms=self.wait_timeout_ms)
+
     def stage_texts(self, pipe: Pipeline, alert: AlertVersion, texts: dict[str, str]) -> None:
         """What every job of a version shares, kept once in the alert record (not per job),
         as one command of a caller's pipeline."""
@@ -132,7 +125,7 @@ class DeliveryStore:
         """:meth:`enqueue_raw` for a few jobs, as script calls in a caller's pipeline (each
         returns how many of its jobs were new); returns how many calls it added."""
         calls = 0
-        for (alert_id, version, channel, tier), (lines, lane_expires) in _lanes(jobs, expires).items():
+        for (alert_id, version, channel, tier), (lines, lane_expires) in lanes(jobs, expires).items():
             keys = self._enqueue_keys(alert_id, version, channel, Tier(tier))
             ttl = int(max((lane_expires or 0) - time.time(), 0) + RETENTION_S)
             for at in range(0, len(lines), batch):
@@ -149,7 +142,7 @@ class DeliveryStore:
         """:meth:`enqueue` for jobs in their JSON shape: DeliveryJob's fields, or a stub whose
         shared fields are in the alert record (:meth:`stage_texts`) — then pass ``expires``."""
         added = 0
-        for (alert_id, version, channel, tier), (lines, lane_expires) in _lanes(jobs, expires).items():
+        for (alert_id, version, channel, tier), (lines, lane_expires) in lanes(jobs, expires).items():
             added += await self._enqueue_lines(alert_id, version, channel, Tier(tier), lines, lane_expires, batch)
         return added
 
@@ -178,7 +171,7 @@ class DeliveryStore:
         keys = self._enqueue_keys(alert_id, version, channel, tier)
         ttl = int(max((expires or 0) - time.time(), 0) + RETENTION_S)
         added = 0
-        in_flight: asyncio.Task[list[Any]] | None = None
+        in_flight: asyncio.Task[int] | None = None
         pipe, staged = self.redis.pipeline(transaction=False), 0
         bounds = list(ramp(len(lines), batch))
         for n, (start, end) in enumerate(bounds):
@@ -187,13 +180,19 @@ class DeliveryStore:
             if n == 0 or staged == PIPELINE_BATCHES or n == len(bounds) - 1:
                 # One round trip in flight while the next is prepared: Redis works as Python does.
                 if in_flight is not None:
-                    added += sum(int(x) for x in await in_flight)
-                in_flight = asyncio.create_task(pipe.execute())
+                    added += await in_flight
+                in_flight = asyncio.create_task(self._added(pipe, n == len(bounds) - 1 and self.stage_wait(pipe)))
                 await asyncio.sleep(0)
                 pipe, staged = self.redis.pipeline(transaction=False), 0
         if in_flight is not None:
-            added += sum(int(x) for x in await in_flight)
+            added += await in_flight
         return added
+
+    async def _added(self, pipe: Pipeline, waits: bool) -> int:
+        replies = await pipe.execute()
+        if waits:
+            self.check_replicated(replies.pop(), "enqueue")
+        return sum(int(x) for x in replies)
 
     def _enqueue_keys(self, alert_id: str, version: int, channel: str, tier: Tier) -> list[str]:
         return [self.keys.enqueued(alert_id, version), self.keys.queue(channel, tier),
@@ -297,7 +296,10 @@ class DeliveryStore:
                 pipe.hincrby(self.keys.reach(alert_id), str(bucket), n)
                 pipe.hincrby(self.keys.reach_channel(alert_id, channel), str(bucket), n)
                 pipe.hincrby(self.keys.reach_all(channel, tier, is_drill(alert_id)), str(bucket), n)
-            await pipe.execute()
+            waits = new in ("sending", "sent") and self.stage_wait(pipe)  # what keeps a job from a second handoff
+            replies = await pipe.execute()
+        if waits:
+            self.check_replicated(replies[-1], new)
 
     async def await_receipt(self, jobs: Sequence[DeliveryJob], due: float) -> None:
         """Remember jobs a provider took whose delivery receipt is still to come, until ``due``."""

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from warning import redis_client
 from warning.cli_support import console, print_json
 from warning.config import CHANNELS
 
@@ -69,12 +70,11 @@ def _serve(c: Any, log_dir: Path, keep_serving: bool, demo: bool, timeout: float
 
 
 def _seed(settings: Any) -> bool:
-    import redis
 
     from warning.keys import Keys
     from warning.targeting.importer import seed_demo_directory
 
-    client = redis.Redis.from_url(settings.redis_url)
+    client = redis_client.connect_sync(settings.redis_url)
     try:
         return seed_demo_directory(client, Keys(settings.redis_prefix))
     finally:

@@ -9,6 +9,7 @@ Redis PING), never a sleep. Addresses come from ``WARNING_KAFKA_BOOTSTRAP`` and
 Usage: python deploy/local/stack.py up|down [kafka|redis ...]|running|status|ready|restart-redis|browser|tools
        python deploy/local/stack.py up --kafka-nodes 3      (or WARNING_KAFKA_NODES=3; see kraft.py)
        python deploy/local/stack.py kill-kafka|start-kafka NODE_ID|leader|follower   (a cluster node: kill -9, start)
+       python deploy/local/stack.py kill-redis-master   (WARNING_REDIS_URL=redis+sentinel://…: see sentinel.py)
 
 ``running`` prints the services this stack runs (a live pid file), one a line: whoever
 starts the stack because nothing answered stops afterwards only what was not running
@@ -31,7 +32,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling modules, also when loaded by path
+import debian
 import kraft
+import sentinel
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = Path(os.environ.get("WARNING_RUN_DIR", ROOT / ".run"))
@@ -166,53 +169,60 @@ def kafka_node(action: str, node_id: str) -> None:
 
 # --- Redis -----------------------------------------------------------------------------
 
-def _apt_install(package: str, binary: str) -> None:
-    """Debian's package, installed if missing (as root); a clear error otherwise."""
-    if shutil.which(binary) or Path(binary).exists():
-        return
-    if os.geteuid() != 0:
-        raise StackError(f"{binary} is missing: apt-get install {package}")
-    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", package]):
-        result = subprocess.run(cmd, capture_output=True, text=True,
-                                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-        if result.returncode != 0:
-            raise StackError(f"{' '.join(cmd)} failed:\n{result.stderr}")
-
-
 def _redis_server() -> str:
-    if shutil.which("redis-server"):
-        return shutil.which("redis-server") or "/usr/bin/redis-server"
-    _apt_install("redis-server", "redis-server")
-    # Debian's package starts a system service on 6379; we run our own instance instead.
-    subprocess.run(["service", "redis-server", "stop"], capture_output=True)
-    return shutil.which("redis-server") or "/usr/bin/redis-server"
+    return debian.redis_server(StackError)
 
 
 def tools() -> None:
-    """Debian's Prometheus (promtool and the server, for deploy-check and the alerting test),
-    docker-compose (validates the compose file without a daemon) and kubectl (renders the
-    Kustomize overlays) if this machine has none."""
-    _apt_install("prometheus", "promtool")
-    _apt_install("docker-compose", "docker-compose")
-    _apt_install("kubernetes-client", "kubectl")
-    print(f"promtool: {shutil.which('promtool')}, docker-compose: {shutil.which('docker-compose')}, "
-          f"kubectl: {shutil.which('kubectl')}")
+    debian.tools(StackError)
 
 
 def browser() -> None:
-    """Debian's Chromium for the console's browser test (Playwright drives the system one)."""
-    _apt_install("chromium", "chromium")
-    _apt_install("fonts-wqy-zenhei", "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")  # the console is bilingual
-    print(f"chromium: {shutil.which('chromium')}")
+    debian.browser(StackError)
 
 
 def _redis_ready() -> bool:
     import redis
 
+    if sentinel.is_sentinel(REDIS_URL):
+        service, group = sentinel.members(REDIS_URL, RUN)
+        return sentinel.ready(service, group)
     return bool(redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping())
 
 
+def failover_up() -> str:
+    """Master, replica and Sentinel (deploy/local/sentinel.py), each reused if it runs."""
+    service, group = sentinel.members(REDIS_URL, RUN)
+    server = _redis_server()
+    master, replica, watcher = group
+    for member, follows in ((master, None), (replica, master)):
+        if not _pid_alive(member.pidfile):
+            if _listening(member.host, member.port):
+                raise StackError(f"port {member.port} is taken by another process; set WARNING_REDIS_URL's port "
+                                 "(the Sentinel's; its master and replica use the two below it)")
+            member.home.mkdir(parents=True, exist_ok=True)
+            subprocess.run([server, *sentinel.server_args(member, follows)], check=True)
+    if not _pid_alive(watcher.pidfile):
+        sentinel.start_sentinel(server, watcher, service, master)
+    _wait("Redis with Sentinel", functools.partial(sentinel.ready, service, group), watcher.log)
+    host, port = sentinel.current_master(watcher, service)
+    return (f"Redis with Sentinel on {watcher.host}:{watcher.port} (service {service}: master {host}:{port}, "
+            f"one replica; data under {master.home.parent})")
+
+
+def kill_redis_master() -> None:
+    """kill -9 of the master the Sentinel names (the chaos bench's master kill)."""
+    service, group = sentinel.members(REDIS_URL, RUN)
+    _, port = sentinel.current_master(group[2], service)
+    member = sentinel.member_at(group, port, StackError)
+    if pid := _pid_alive(member.pidfile):
+        os.kill(pid, signal.SIGKILL)
+    say(f"{member.name}:{port}")
+
+
 def redis_up() -> str:
+    if sentinel.is_sentinel(REDIS_URL):
+        return failover_up()
     url = urlparse(REDIS_URL)
     host, port = url.hostname or "127.0.0.1", url.port or 6379
     home = RUN / "redis"
@@ -261,6 +271,11 @@ def _stop(name: str, pidfile: Path) -> str:
 def _pidfiles(service: str, every: bool = False) -> list[tuple[str, Path]]:
     """A service's processes. Kafka's are the nodes WARNING_KAFKA_BOOTSTRAP names (one, or
     a cluster's three); ``every`` adds any other Kafka node started from this directory."""
+    if service == "redis":
+        named = ([(m.name, m.pidfile) for m in sentinel.members(REDIS_URL, RUN)[1]] if sentinel.is_sentinel(REDIS_URL)
+                 else [SERVICES["redis"]])
+        others = [SERVICES["redis"], *((m.name, m.pidfile) for m in sentinel.started(RUN))] if every else []
+        return named + [p for p in others if p not in named]
     if service != "kafka":
         return [SERVICES[service]]
     configured = _kafka_nodes(None)
@@ -272,13 +287,13 @@ def _pidfiles(service: str, every: bool = False) -> list[tuple[str, Path]]:
 def up(kafka_nodes: int | None = None) -> None:
     RUN.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    redis_was_running = _pid_alive(SERVICES["redis"][1]) is not None
+    redis_was_running = any(_pid_alive(pidfile) for _, pidfile in _pidfiles("redis"))
     say(redis_up())
     try:
         say(kafka_up(kafka_nodes))
     except BaseException:
         if not redis_was_running:  # no half-started stack left holding its port for the next try
-            say(_stop(*SERVICES["redis"]))
+            down("redis")
         raise
     say(f"stack ready in {time.monotonic() - started:.1f}s")
 
@@ -318,15 +333,21 @@ def ready() -> None:
 
 
 def restart_redis() -> None:
-    """Stop Redis and start it again from its AOF (tests: nothing queued may be lost)."""
-    say(_stop(*SERVICES["redis"]))
+    """Stop Redis and start it again from its AOF (tests: nothing queued may be lost); with
+    Sentinel, the current master (its replica may take over meanwhile)."""
+    if sentinel.is_sentinel(REDIS_URL):
+        service, group = sentinel.members(REDIS_URL, RUN)
+        master = sentinel.member_at(group, sentinel.current_master(group[2], service)[1], StackError)
+        say(_stop(master.name, master.pidfile))
+    else:
+        say(_stop(*SERVICES["redis"]))
     say(redis_up())
 
 
 def main(argv: list[str]) -> int:
     commands: dict[str, Callable[..., None]] = {
         "up": up, "down": down, "running": running, "status": status, "ready": ready, "restart-redis": restart_redis,
-        "browser": browser, "tools": tools}
+        "kill-redis-master": kill_redis_master, "browser": browser, "tools": tools}
     command, args = (argv[1], argv[2:]) if len(argv) > 1 else ("", [])
     try:
         if command in ("kill-kafka", "start-kafka") and len(args) == 1:

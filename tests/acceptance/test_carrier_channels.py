@@ -21,6 +21,7 @@ from consumers.sinks import read_sink
 from tests.acceptance.conftest import cli, logs
 from tests.conftest import seed, settings_env, wait_for
 from tests.integration.test_api import token
+from warning import redis_client
 from warning.config import Settings
 from warning.runner import Processes
 
@@ -101,9 +102,8 @@ def test_smpp_gateways_and_cell_broadcast_carry_an_alert_from_orange_to_cancel(
                   if m["delivery_id"].endswith(".push.res-undeliv")]
         return sms_counts.get("undelivered", 0) >= 2 and len(pushed) >= 2
     wait_for(settled, 90, "receipts settled and the fallback pushed", lambda: logs(tmp_path))
-    import redis
 
-    r = redis.Redis.from_url(carrier.redis_url, decode_responses=True)
+    r = redis_client.connect_sync(carrier.redis_url, decode_responses=True)
     for n in range(3):
         receipt = r.hgetall(f"{carrier.redis_prefix}:delivery:{alert_id}.v2.sms.res-{n}")
         assert receipt["status"] == "delivered", receipt

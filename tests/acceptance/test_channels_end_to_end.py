@@ -15,6 +15,7 @@ import pytest
 from consumers.sinks import read_sink
 from tests.acceptance.conftest import cli, consume_all, logs, read_topic
 from tests.conftest import seed, settings_env, wait_for
+from warning import redis_client
 from warning.config import Settings
 from warning.runner import Processes
 
@@ -69,9 +70,8 @@ def test_push_fails_permanently_and_sms_fallback_delivers(sandboxed: Settings, l
     assert not [m for m in read_sink(sandboxed.sink_dir / "push.jsonl") if m["delivery_id"] == push_id]
 
     # The receipt chain, stored per delivery ...
-    import redis
 
-    r = redis.Redis.from_url(sandboxed.redis_url, decode_responses=True)
+    r = redis_client.connect_sync(sandboxed.redis_url, decode_responses=True)
     push_receipt = r.hgetall(f"{sandboxed.redis_prefix}:delivery:{push_id}")
     sms_receipt = r.hgetall(f"{sandboxed.redis_prefix}:delivery:{sms_id}")
     assert push_receipt["status"] == "failed" and "UNREGISTERED" in push_receipt["reason"]
@@ -145,9 +145,8 @@ def test_an_officer_approves_by_sms_reply(sandboxed: Settings, live_pipeline: Pr
     again = httpx.post(f"{sandboxed.sandbox_url}/sandbox/sms/inbound", timeout=30,
                        json={"from": "+8610000000203", "body": f"APPROVE {ref.group(1)}", "url": inbound}).json()
     assert "未批准" in again["body"] and "already released" in again["body"]
-    import redis
 
-    r = redis.Redis.from_url(sandboxed.redis_url, decode_responses=True)
+    r = redis_client.connect_sync(sandboxed.redis_url, decode_responses=True)
     trail = [orjson.loads(e) for e in r.lrange(f"{sandboxed.redis_prefix}:audit:{{{alert_id}}}", 0, -1)]
     assert [(e["event"], e["by"], e["via"]) for e in trail if "approve" in e["event"]] == [
         ("approve", "off-ns", "sms"), ("approve_refused", "off-ns", "sms")]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import wait_for
+from warning import redis_client
 from warning.bench import limits
 from warning.bench.gridworld import WebhookSink
 from warning.bench.webhook_sink import read
@@ -42,7 +43,6 @@ def test_a_runs_namespace_is_dropped_whole_and_nothing_else(settings: Settings) 
     """The bench leaves the machine as it found it: every key of the run (more than one
     deletion batch's worth), its topics and its workers' Faust directory go; another
     namespace's keys and directory stay."""
-    import redis
 
     from warning.bench.harness import drop_namespace
     from warning.feeds import ensure_topics
@@ -54,7 +54,7 @@ def test_a_runs_namespace_is_dropped_whole_and_nothing_else(settings: Settings) 
     ensure_topics(run)
     for app_id in (run.app_id, settings.app_id):
         (settings.worker_data_dir / app_id / "v1" / "tables").mkdir(parents=True)
-    client = redis.Redis.from_url(settings.redis_url)
+    client = redis_client.connect_sync(settings.redis_url)
     try:
         with client.pipeline(transaction=False) as pipe:
             for i in range(2500):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import redis
 
+from warning import redis_client
 from warning.bootstrap import Container
 from warning.targeting.grids import GridFileError
 from warning.targeting.importer import import_recipients, store_grids
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 def test_csv_import_reports_bad_lines_and_loads_the_rest_then_moves_and_removes(
         container: Container, tmp_path: Path) -> None:
-    client = redis.Redis.from_url(container.settings.redis_url)
+    client = redis_client.connect_sync(container.settings.redis_url)
     keys = container.keys
     demo = {k: set(client.hkeys(k)) for k in (keys.residents("440305001001"), keys.residents("440305002001"),
                                                keys.workers("440305001001"), keys.workers("440305001002"))}
@@ -51,7 +51,7 @@ def test_csv_import_reports_bad_lines_and_loads_the_rest_then_moves_and_removes(
 
 
 async def test_an_imported_grid_registry_replaces_the_old_one_in_a_running_worker(container: Container) -> None:
-    client = redis.Redis.from_url(container.settings.redis_url)
+    client = redis_client.connect_sync(container.settings.redis_url)
     single = (b'{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"grid_id":"440305009001",'
               b'"name":"new"},"geometry":{"type":"Polygon","coordinates":[[[113.0,22.0],[113.1,22.0],'
               b'[113.1,22.1],[113.0,22.0]]]}}]}')

@@ -16,6 +16,7 @@ import pytest
 from consumers.notifier import Outcome, Result
 from consumers.sinks import FileSink, read_sink
 from consumers.worker import RateLimit, RetryPolicy, Worker
+from warning import redis_client
 from warning.bootstrap import Container
 from warning.models import AlertVersion, DeliveryJob, Tier
 from warning.pipeline.fanout import fan_out
@@ -287,11 +288,10 @@ async def test_fan_out_targets_with_a_grid_registry_imported_while_it_runs(conta
                                                                             tmp_path: Path) -> None:
     """Fan-out reads the registry's version in the round trip that records the alert: a
     re-import is used from the next alert on, with the new grid's staff."""
-    import redis
 
     from warning.targeting.importer import import_recipients, store_grids
 
-    client = redis.Redis.from_url(container.settings.redis_url)
+    client = redis_client.connect_sync(container.settings.redis_url)
     new_grid = (b'{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"grid_id":"440305009001",'
                 b'"name":"new"},"geometry":{"type":"Polygon","coordinates":[[[113.0,22.0],[113.1,22.0],'
                 b'[113.1,22.1],[113.0,22.0]]]}}]}')

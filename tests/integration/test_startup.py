@@ -9,8 +9,8 @@ from urllib.parse import urlparse
 
 import orjson
 import pytest
-import redis
 
+from warning import redis_client
 from warning.bootstrap import load_grids
 from warning.config import Settings
 from warning.keys import Keys
@@ -37,7 +37,7 @@ def test_a_process_started_while_redis_loads_its_aof_waits_and_then_loads_the_gr
     """The first two connections get Redis's LOADING reply (as right after a restart, which
     killed the restarted Faust worker in the chaos bench); the third reaches the real Redis."""
     keys = Keys(settings.redis_prefix)
-    real = redis.Redis.from_url(settings.redis_url)
+    real = redis_client.connect_sync(settings.redis_url)
     store_grids(real, keys, orjson.dumps(GRID), "test")
     real.close()
     target = urlparse(settings.redis_url)

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.unit.helpers import T0, obs
+from warning.delivery.batches import FIRST_BATCH, ramp
 from warning.lifecycle import LifecycleConfig, step, tick_due
 from warning.models import Observation, Tier, TierSignal
-from warning.queue import FIRST_BATCH, ramp
 from warning.rules.evaluate import EvalConfig, evaluate_station, rule_tier
 from warning.rules.pack import load_pack
 

@@ -18,7 +18,8 @@ from typing import Any
 
 import redis
 
-from warning.bench import broker_chaos, gridworld
+from warning import redis_client
+from warning.bench import broker_chaos, gridworld, master_chaos
 from warning.bench.harness import STACK
 from warning.bench.ours import send
 from warning.bench.residents import SinkLines, arrivals, resident_pipeline
@@ -34,7 +35,7 @@ MASTER_FIGURES = ["master_kill_lost", "master_kill_duplicates", "master_kill_sta
 
 def _dispatched(settings: Settings, grid: str) -> bool:
     """The grid's alert is recorded in Redis: evaluated, issued and dispatched."""
-    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    client = redis_client.connect_sync(settings.redis_url, decode_responses=True)
     try:
         members = client.zrange(Keys(settings.redis_prefix).active_alerts, 0, -1)
         return any(str(m).split("-")[1] == grid for m in members)
@@ -119,13 +120,12 @@ def scenario(base: Settings, run: int) -> dict[str, Any]:
 
 
 def _cluster_runs(base: Settings, run: int) -> dict[str, Any]:
-    """The broker kills need a replicated Kafka (`--cluster`); the master kill a Redis Cluster,
-    which the pipeline cannot use yet. Their keys are always reported, None when not run."""
-    out: dict[str, Any] = dict.fromkeys(BROKER_FIGURES)
-    out.update(dict.fromkeys(MASTER_FIGURES))
-    out["master_kill_note"] = "not run: the pipeline does not run on Redis Cluster yet"
+    """The broker kills need a replicated Kafka, the master kill a replicated Redis (Sentinel):
+    both run with `--cluster`. Their keys are always reported, None when not run."""
+    out: dict[str, Any] = dict.fromkeys(BROKER_FIGURES + MASTER_FIGURES)
     if base.replication_factor >= 3:
         out.update(broker_chaos.scenario(base, run))
+        out.update(master_chaos.scenario(base, run))
     else:
-        out["broker_kill_note"] = "not run: one broker (warning bench chaos --cluster runs it on 3)"
+        out["broker_kill_note"] = out["master_kill_note"] = "not run: warning bench chaos --cluster runs it"
     return out

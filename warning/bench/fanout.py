@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 import redis
 
+from warning import redis_client
 from warning.bench.harness import ROOT, drop_namespace, namespace
 from warning.bench.residents import SinkLines
 from warning.bootstrap import bootstrap
@@ -84,7 +85,7 @@ def scenario(base: Settings, run: int) -> dict[str, Any]:
     shutil.rmtree(sinks, ignore_errors=True)
     settings = namespace(base, "fanout", run, sink_dir=sinks)
     keys = Keys(settings.redis_prefix)
-    client = redis.Redis.from_url(settings.redis_url)
+    client = redis_client.connect_sync(settings.redis_url)
     result: dict[str, Any] = {"residents": RESIDENTS}
     try:
         store_grids(client, keys, _grids(), "bench grids")

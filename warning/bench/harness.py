@@ -22,7 +22,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient
 
-from warning import heap
+from warning import heap, redis_client
 from warning.config import Settings
 from warning.control.policy import auto_policy_file
 
@@ -61,7 +61,6 @@ def namespace(base: Settings, scenario: str, run: int, **overrides: Any) -> Sett
 
 def drop_namespace(settings: Settings) -> None:
     """Delete a run's topics, consumer group, Redis keys and its workers' Faust directory."""
-    import redis
 
     shutil.rmtree(settings.worker_data_dir / settings.app_id, ignore_errors=True)
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="warning-bench")
@@ -73,7 +72,7 @@ def drop_namespace(settings: Settings) -> None:
             admin.delete_groups([settings.app_id])
     finally:
         admin.close()
-    client = redis.Redis.from_url(settings.redis_url)
+    client = redis_client.connect_sync(settings.redis_url)
     doomed: list[bytes] = []
     for key in client.scan_iter(match=f"{settings.redis_prefix}:*", count=1000):
         doomed.append(key)

@@ -15,9 +15,8 @@ from typing import Any
 
 import httpx
 import orjson
-import redis
-import redis.asyncio as aioredis
 
+from warning import redis_client
 from warning.bench import gridworld
 from warning.bench.gridworld import BENCH_DIR, free_port, percentile, sample
 from warning.bench.residents import arrivals, resident_pipeline
@@ -34,7 +33,7 @@ GAP_S = 0.3
 
 def _tokens(settings: Settings) -> dict[str, str]:
     async def create() -> dict[str, str]:
-        client = aioredis.Redis.from_url(settings.redis_url)
+        client = redis_client.connect(settings.redis_url)
         try:
             store = TokenStore(client, Keys(settings.redis_prefix))
             return {who: await store.create(Principal(id=who, role="officer", level="district", area="440305"))
@@ -49,7 +48,7 @@ def _district_officer(settings: Settings) -> None:
     path = BENCH_DIR / "manual-officer.jsonl"
     path.write_bytes(orjson.dumps({"id": "off-bench", "role": "officer", "level": "district",
                                    "jurisdiction": "440305", "phone": "+8610000009999"}) + b"\n")
-    client = redis.Redis.from_url(settings.redis_url)
+    client = redis_client.connect_sync(settings.redis_url)
     try:
         import_recipients(client, Keys(settings.redis_prefix), path)
     finally:

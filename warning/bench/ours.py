@@ -9,10 +9,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import redis
 from kafka import KafkaProducer
 from pydantic import SecretStr
 
+from warning import redis_client
 from warning.bench import gridworld
 from warning.bench.gridworld import BENCH_DIR, WebhookSink
 from warning.bench.harness import drop_namespace, namespace
@@ -33,7 +33,7 @@ def grid_pipeline(base: Settings, scenario: str, run: int, n_grids: int, sink: W
     settings = namespace(base, scenario, run, directory_file=directory, providers="auto",
                          grid_webhook_secret=SecretStr(BENCH_SECRET))
     ensure_topics(settings)
-    client = redis.Redis.from_url(settings.redis_url)
+    client = redis_client.connect_sync(settings.redis_url)
     try:
         store_grids(client, Keys(settings.redis_prefix), gridworld.grids(n_grids + 1, f"{sink.url}/grid"), "bench")
     finally:

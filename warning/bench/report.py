@@ -11,7 +11,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from warning.bench import chaos, evaluate, fanout, latency, manual, peer, reach, smpp
+from warning.bench import chaos, evaluate, failover, fanout, latency, manual, peer, reach, smpp
 from warning.bench.harness import CLUSTER_BOOTSTRAP, ROOT, Scenario, local_stack, run
 from warning.bench.plot import plot
 from warning.config import Settings
@@ -58,6 +58,10 @@ SCENARIOS: dict[str, tuple[Scenario, list[tuple[str, str, str]]]] = {
                              ("all99_s", "s", "100,000 over three gateways: 99 % handed off"),
                              ("all50_s", "s", "50 % handed off"),
                              ("city_per_s", "SMS/s", "the three gateways together")]),
+    "failover": (failover.scenario, [("failover_no_standby_s", "s", "worker kill -9 -> every partition dispatching"),
+                                     ("failover_standby_s", "s", "the same with a standby table"),
+                                     ("changelog_entries", "records", "station-windows changelog replayed"),
+                                     ("fill_s", "s", "1,000,000 readings evaluated into it")]),
     "chaos": (chaos.scenario, [("lost", "deliveries", "0 of 100,000"),
                                ("duplicates", "deliveries", "0 sent twice"),
                                ("recover_s", "s", "longest stall in arrivals"),
@@ -71,7 +75,10 @@ SCENARIOS: dict[str, tuple[Scenario, list[tuple[str, str, str]]]] = {
                                ("leader_kill_duplicates", "deliveries", "0"),
                                ("leader_kill_stall_s", "s", "<= 10"),
                                ("leader_kill_recover_s", "s", "kill -> first alert produced after it"),
-                               ("master_kill_lost", "deliveries", "Redis master kill (needs Redis Cluster)")]),
+                               ("master_kill_lost", "deliveries", "0: Redis master kill -9'd, Sentinel fails over"),
+                               ("master_kill_duplicates", "deliveries", "0"),
+                               ("master_kill_stall_s", "s", "longest stall in arrivals"),
+                               ("wait_cost_pct", "%", "drain time with WAIT for the replica, over without")]),
 }
 
 

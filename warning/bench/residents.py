@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
-import redis
 
+from warning import redis_client
 from warning.bench import gridworld
 from warning.bench.gridworld import BENCH_DIR
 from warning.bench.harness import drop_namespace, namespace
@@ -47,7 +47,7 @@ def resident_pipeline(base: Settings, scenario: str, run: int, grids: int, per_g
         old.unlink()
     settings = namespace(base, scenario, run, directory_file=directory, sink_dir=sinks, **overrides)
     ensure_topics(settings)
-    client = redis.Redis.from_url(settings.redis_url)
+    client = redis_client.connect_sync(settings.redis_url)
     try:
         keys = Keys(settings.redis_prefix)
         store_grids(client, keys, gridworld.grids(grids + 1), "bench")

@@ -150,7 +150,11 @@ async def _write(c: Container, plans: list[Plan]) -> dict[str, int]:
             if p.grids:
                 pipe.sadd(c.keys.alert_grids(alert.alert_id), *p.grid_ids)
                 pipe.expire(c.keys.alert_grids(alert.alert_id), int(expires - alert.issued_at.timestamp()) + 7 * 86400)
-        replies = iter(await pipe.execute())
+        waits = c.store.stage_wait(pipe)
+        results = await pipe.execute()
+    if waits:
+        c.store.check_replicated(results.pop(), "enqueue")
+    replies = iter(results)
     added: dict[str, int] = {}
     for p, (alert_id, n) in zip(plans, calls, strict=True):
         next(replies)  # the texts
