@@ -51,11 +51,6 @@ class StackError(RuntimeError):
     """A service could not be installed or started; the message says what to do."""
 
 
-def _host_port(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    return host or "127.0.0.1", int(port)
-
-
 def _listening(host: str, port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)

@@ -9,12 +9,11 @@ delivery of an alert whose reading was produced after it."""
 from __future__ import annotations
 
 import itertools
-import subprocess
 import time
 from typing import Any
 
 from warning.bench import gridworld
-from warning.bench.harness import STACK
+from warning.bench.harness import stack
 from warning.bench.ours import send, warm_producer
 from warning.bench.residents import SinkLines, arrivals, resident_pipeline
 from warning.config import Settings
@@ -24,13 +23,6 @@ PER_GRID = 500
 STEP_S = 0.5
 KILL_AT = 16  # the 17th grid's reading is the first produced with a broker down
 RESTART_AFTER_S = 30.0
-
-
-def _stack(*args: str) -> str:
-    done = subprocess.run([*STACK, *args], capture_output=True, text=True, timeout=180)
-    if done.returncode != 0:
-        raise RuntimeError(f"stack.py {' '.join(args)} failed: {done.stderr.strip()}")
-    return done.stdout.strip().splitlines()[-1]
 
 
 def kill_run(base: Settings, run: int, victim: str) -> dict[str, Any]:
@@ -46,18 +38,18 @@ def kill_run(base: Settings, run: int, victim: str) -> dict[str, Any]:
         try:
             for i in range(GRIDS):
                 if i == KILL_AT:
-                    killed = (_stack("kill-kafka", victim), time.time())
+                    killed = (stack("kill-kafka", victim), time.time())
                 sent_at[gridworld.grid_id(i)] = time.time()
                 send(settings, [gridworld.crossing(i, tag)], prod=prod)
                 if killed and restarted_at is None and time.time() - killed[1] >= RESTART_AFTER_S:
-                    _stack("start-kafka", killed[0])
+                    stack("start-kafka", killed[0])
                     restarted_at = time.time()
                 time.sleep(max(0.0, started + (i + 1) * STEP_S - time.monotonic()))
         finally:
             prod.close()
             if killed and restarted_at is None:
                 time.sleep(max(0.0, killed[1] + RESTART_AFTER_S - time.time()))
-                _stack("start-kafka", killed[0])
+                stack("start-kafka", killed[0])
                 restarted_at = time.time()
         expected = GRIDS * PER_GRID
         sink, lines = settings.sink_dir / "push.jsonl", SinkLines(settings.sink_dir / "push.jsonl")

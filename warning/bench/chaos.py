@@ -33,7 +33,7 @@ BROKER_FIGURES = [f"{run}_{figure}" for run in ("broker_kill", "leader_kill")
 MASTER_FIGURES = ["master_kill_lost", "master_kill_duplicates", "master_kill_stall_s"]
 
 
-def _dispatched(settings: Settings, grid: str) -> bool:
+def dispatched(settings: Settings, grid: str) -> bool:
     """The grid's alert is recorded in Redis: evaluated, issued and dispatched."""
     client = redis_client.connect_sync(settings.redis_url, decode_responses=True)
     try:
@@ -93,7 +93,7 @@ def scenario(base: Settings, run: int) -> dict[str, Any]:
             time.sleep(0.02)
         spare = gridworld.grid_id(1)
         stalled: dict[str, Any] | None = None
-        while not _dispatched(settings, spare):
+        while not dispatched(settings, spare):
             if procs.dead():
                 raise RuntimeError(f"bench process died: {procs.dead()} (logs in {procs.log_dir})")
             if time.monotonic() > deadline:  # reported, not raised: the other figures still count

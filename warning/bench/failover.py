@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
 from warning.bench import gridworld
-from warning.bench.chaos import _dispatched
+from warning.bench.chaos import dispatched
 from warning.bench.ours import send, warm_producer
 from warning.bench.residents import resident_pipeline
 from warning.config import Settings
@@ -63,13 +64,12 @@ def one(base: Settings, run: int, standbys: int) -> dict[str, Any]:
         prod = warm_producer(settings)
         try:
             started = time.monotonic()
+            centres = [gridworld.centre(g) for g in range(settings.partitions)]
             for start in range(0, ENTRIES, 50_000):
-                readings = []
-                for i in range(start, start + 50_000):
-                    lat, lon = gridworld.centre(i % settings.partitions)
-                    readings.append({"station_id": f"fill{run}-{i}", "kind": "gas_lel", "value": BELOW_BLUE,
-                                     "unit": "%LEL", "observed_at": gridworld.crossing(0, "t")["observed_at"],
-                                     "lat": lat, "lon": lon})
+                now = datetime.now(UTC).isoformat()
+                readings = [{"station_id": f"fill{run}-{i}", "kind": "gas_lel", "value": BELOW_BLUE, "unit": "%LEL",
+                             "observed_at": now, "lat": centres[i % len(centres)][0],
+                             "lon": centres[i % len(centres)][1]} for i in range(start, min(start + 50_000, ENTRIES))]
                 send(settings, readings, prod=prod)
             _wait(f"{ENTRIES:,} readings evaluated", lambda: consumer_lag(settings)[settings.topic_prefix +
                                                                               "feeds.observations"] == 0, 600)
@@ -83,7 +83,7 @@ def one(base: Settings, run: int, standbys: int) -> dict[str, Any]:
             send(settings, readings, prod=prod)
             grids = {gridworld.grid_id(g) for g in range(settings.partitions)}
             _wait("every partition's crossing dispatched by the survivor",
-                  lambda: all(_dispatched(settings, g) for g in grids), 600)
+                  lambda: all(dispatched(settings, g) for g in grids), 600)
             return {"failover_s": round(time.monotonic() - killed, 2), "fill_s": round(fill_s, 1),
                     "changelog_entries": _filled(settings)}
         finally:

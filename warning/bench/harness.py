@@ -37,6 +37,15 @@ RECORDED_SETTINGS = {"partitions", "consumer_batch", "enqueue_batch", "dispatch_
                      "min_insync_replicas", "table_standby_replicas"}
 
 
+def stack(*args: str, env: dict[str, str] | None = None) -> str:
+    """A deploy/local/stack.py command (a fault, a start); its last line of output, or why it failed."""
+    done = subprocess.run([*STACK, *args], capture_output=True, text=True, timeout=180,
+                          env={**os.environ, **(env or {})})
+    if done.returncode != 0:
+        raise RuntimeError(f"stack.py {' '.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+
+
 @contextlib.contextmanager
 def local_stack() -> Iterator[None]:
     """Use the stack that answers, or start it and stop afterwards what was not running

@@ -10,13 +10,11 @@ reached the replica. The figures say what that cost here."""
 from __future__ import annotations
 
 import itertools
-import os
-import subprocess
 import time
 from typing import Any
 
 from warning.bench import gridworld
-from warning.bench.harness import STACK
+from warning.bench.harness import stack
 from warning.bench.ours import send
 from warning.bench.residents import SinkLines, arrivals, resident_pipeline
 from warning.config import Settings
@@ -27,11 +25,7 @@ KILL_AT = 0.4
 
 
 def _stack(*args: str) -> str:
-    env = {**os.environ, "WARNING_REDIS_URL": SENTINEL_URL}
-    done = subprocess.run([*STACK, *args], capture_output=True, text=True, timeout=180, env=env)
-    if done.returncode != 0:
-        raise RuntimeError(f"stack.py {' '.join(args)} failed: {done.stderr.strip()}")
-    return done.stdout.strip()
+    return stack(*args, env={"WARNING_REDIS_URL": SENTINEL_URL})
 
 
 def scenario(base: Settings, run: int) -> dict[str, Any]:
