@@ -30,8 +30,10 @@ from consumers.notifier import Notifier, Outcome, Reconciling, Result
 from warning.delivery.fallback import fall_back
 from warning.delivery.receipts import Receipts
 from warning.models import DeliveryJob
-from warning.queue import HANDED_OFF, Claimed, DeliveryStore
 from warning.redis_client import where
+from warning.store import DeliveryStore
+from warning.store.queue import Claimed
+from warning.store.receipts import HANDED_OFF
 
 log = structlog.get_logger()
 
@@ -84,18 +86,18 @@ class Worker:
     async def run(self, stop: asyncio.Event, burst: bool = False) -> int:
         """Serve until ``stop`` is set (or, in burst mode, until the queues are empty)."""
         self._stop = stop
-        await self.store.ensure_group(self.channel)
+        await self.store.queue.ensure_group(self.channel)
         log.info("consumer_started", channel=self.channel, consumer=self.consumer)
         handled = 0
         block_ms = 20 if burst else 1000
         delay = 0.2
         while not stop.is_set():
             try:
-                await self.store.promote_due(self.channel, time.time())
+                await self.store.queue.promote_due(self.channel, time.time())
                 await self._overdue_receipts()
                 claimed, reclaimed = await self._next(block_ms)
                 if not claimed:
-                    if burst and not await self.store.redis.zcard(self.store.keys.delayed(self.channel)):
+                    if burst and not await self.store.queue.delayed(self.channel):
                         break
                     continue
                 await self.process(claimed, reclaimed=reclaimed)
@@ -116,21 +118,21 @@ class Worker:
         now = time.monotonic()
         if now - self._last_reclaim >= self.visibility_ms / 2000:
             self._last_reclaim = now
-            reclaimed = await self.store.reclaim(self.channel, self.consumer, self.visibility_ms, self.batch)
+            reclaimed = await self.store.queue.reclaim(self.channel, self.consumer, self.visibility_ms, self.batch)
             if reclaimed:
                 log.warning("jobs_reclaimed", channel=self.channel, count=len(reclaimed))
                 return reclaimed, True
-        return await self.store.read(self.channel, self.consumer, self.batch, block_ms=block_ms), False
+        return await self.store.queue.read(self.channel, self.consumer, self.batch, block_ms=block_ms), False
 
     async def process(self, claimed: Sequence[Claimed], reclaimed: bool = True) -> None:
         now = time.time()
         # The alert's version came with most jobs (their alert record is read to decode them).
         versions = {c.job.alert_id: c.latest for c in claimed if c.latest is not None}
         if unread := {c.job.alert_id for c in claimed} - versions.keys():
-            versions.update(await self.store.current_versions(unread))
+            versions.update(await self.store.alerts.current_versions(unread))
         # Only a reclaimed job can have been sent already (by a consumer that died before
         # acknowledging it); a freshly read one cannot, since enqueue never duplicates.
-        statuses = await self.store.statuses([c.job for c in claimed]) if reclaimed else [None] * len(claimed)
+        statuses = await self.store.receipts.statuses([c.job for c in claimed]) if reclaimed else [None] * len(claimed)
         taken = await self._reconcile([item for item, status in zip(claimed, statuses, strict=True)
                                        if status == "sending"])
         done, expired, superseded, to_send = [], [], [], []
@@ -148,7 +150,7 @@ class Worker:
         while to_send:  # loudest lane first; the shared bucket paces them
             now_batch = to_send
             if self.rate is not None:
-                granted, wait = await self.store.take_tokens(self.channel, len(to_send), self.rate.per_s,
+                granted, wait = await self.store.rates.take_tokens(self.channel, len(to_send), self.rate.per_s,
                                                              self.rate.burst)
                 if not granted:
                     await asyncio.sleep(max(wait, 0.001))
@@ -156,7 +158,7 @@ class Worker:
                 now_batch = to_send[:granted]
             to_send = to_send[len(now_batch):]
             await self._send(now_batch)
-        await self.store.ack_entries(self.channel, done)
+        await self.store.queue.ack_entries(self.channel, done)
 
     async def _reconcile(self, in_doubt: list[Claimed]) -> set[str]:
         """Jobs a vanished consumer was sending: the ones the provider has are marked sent."""
@@ -177,7 +179,7 @@ class Worker:
             log.info("delivery_dropped", delivery_id=item.job.delivery_id, alert_id=item.job.alert_id,
                      status=status)
         await self.receipts.move([i.job for i in items], status, reason)
-        await self.store.ack_entries(self.channel, items)
+        await self.store.queue.ack_entries(self.channel, items)
 
     async def _send(self, items: list[Claimed]) -> None:
         jobs = [i.job for i in items]
@@ -206,14 +208,15 @@ class Worker:
             else:
                 failed.append((item, reason))
         # Await first: a receipt that arrives before the "sent" mark must find the job.
-        await self._persist("await_receipt", partial(self.store.await_receipt, awaiting, now + self.receipt_timeout_s))
+        await self._persist("await_receipt", partial(self.store.receipts.await_receipt, awaiting,
+                                                     now + self.receipt_timeout_s))
         await self._persist("mark_sent", partial(self.receipts.move, sent, "sent"))
         for job in sent:  # per delivery at debug; the batch line below is what INFO shows
             log.debug("delivery_sent", delivery_id=job.delivery_id, alert_id=job.alert_id, channel=self.channel)
         if sent:
             log.info("deliveries_sent", channel=self.channel, count=len(sent),
                      alert_ids=sorted({job.alert_id for job in sent}))
-        await self._persist("retry_later", partial(self.store.retry_later, retry))
+        await self._persist("retry_later", partial(self.store.queue.retry_later, retry))
         await self._persist("mark_retrying", partial(self.receipts.move, [j for j, _ in retry], "queued", "retrying"))
         by_reason: dict[str, list[Claimed]] = {}
         for item, why in failed:
@@ -222,10 +225,10 @@ class Worker:
             by_reason.setdefault(why, []).append(item)
         for why, items_failed in by_reason.items():  # a batch failing alike is one receipt call
             jobs_failed = [i.job for i in items_failed]
-            await self._persist("dead_letter", partial(self.store.dead_letter, items_failed, why))
+            await self._persist("dead_letter", partial(self.store.queue.dead_letter, items_failed, why))
             await self._persist("mark_failed", partial(self.receipts.move, jobs_failed, "failed", why))
             await self._persist("fall_back", partial(fall_back, self.receipts, jobs_failed, why))
-        await self._persist("ack", partial(self.store.ack_entries, self.channel, items))
+        await self._persist("ack", partial(self.store.queue.ack_entries, self.channel, items))
 
     async def _persist(self, step: str, write: Callable[[], Awaitable[object]]) -> None:
         """A write after a handoff, retried until Redis answers (each step is idempotent).
@@ -248,7 +251,7 @@ class Worker:
 
     async def _overdue_receipts(self) -> None:
         """Taken by the provider, never confirmed in time: treated as not reached."""
-        overdue = await self.store.overdue(self.channel, time.time())
+        overdue = await self.store.receipts.overdue(self.channel, time.time())
         if overdue:
             reason = f"no delivery receipt within {self.receipt_timeout_s:.0f}s"
             for job in overdue:

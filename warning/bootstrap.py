@@ -19,7 +19,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from warning import redis_client
 from warning.cap.render import CapStyle, render_cap
-from warning.config import Settings, load_settings
+from warning.config import CHANNELS, Settings, load_settings
 from warning.control.policy import load_policy
 from warning.control.silences import SilenceStore
 from warning.delivery import providers
@@ -30,10 +30,11 @@ from warning.keys import Keys
 from warning.lifecycle import LifecycleConfig
 from warning.logs import configure_logging
 from warning.models import AlertVersion, Observation
-from warning.queue import DeliveryStore
 from warning.response.escalation import EscalationTimers
 from warning.rules.evaluate import EvalConfig
 from warning.rules.pack import RulePack, load_pack
+from warning.store import DeliveryStore
+from warning.store.queue import check_shard_lanes
 from warning.targeting.directory import Directory, load_directory
 from warning.targeting.grids import GridRegistry
 from warning.targeting.recipients import RecipientStore
@@ -65,7 +66,7 @@ class Container:
     @cached_property
     def store(self) -> DeliveryStore:
         s = self.settings
-        return DeliveryStore(self.redis, self.keys, s.redis_wait_replicas, s.redis_wait_timeout_ms)
+        return DeliveryStore.create(self.redis, self.keys, s.redis_wait_replicas, s.redis_wait_timeout_ms)
 
     @cached_property
     def escalation(self) -> EscalationTimers:
@@ -121,7 +122,8 @@ REDIS_STARTUP_WAIT_S = 30.0
 
 
 def load_grids(settings: Settings, keys: Keys, wait_s: float = REDIS_STARTUP_WAIT_S) -> tuple[GridRegistry, str | None]:
-    """The imported registry from Redis, else the bundled demo grids.
+    """The imported registry from Redis, else the bundled demo grids (and, in the same
+    connection, the queues' shard lanes checked against the setting).
 
     A process (re)started while Redis restarts or loads its AOF waits for it (up to
     ``wait_s``, saying so) instead of dying at startup."""
@@ -131,6 +133,7 @@ def load_grids(settings: Settings, keys: Keys, wait_s: float = REDIS_STARTUP_WAI
         client = redis_client.connect_sync(settings.redis_url, decode_responses=True, socket_connect_timeout=wait_s)
         try:
             version, raw = client.get(keys.grids_version), client.get(keys.grids)
+            check_shard_lanes(client, keys, CHANNELS)
             break
         except (RedisConnectionError, RedisTimeoutError) as exc:  # BusyLoadingError is one
             if time.monotonic() + delay > deadline:
@@ -153,7 +156,7 @@ def bootstrap(settings: Settings | None = None, logging: bool = True,
     settings = settings or load_settings()
     if logging:
         configure_logging(settings.log_level)
-    keys = Keys(settings.redis_prefix)
+    keys = Keys(settings.redis_prefix, settings.shard_lanes)
     pack, directory = load_pack(settings.rules_file), load_directory(settings.directory_file)  # before Redis
     policy, templates = load_policy(settings.release_policy_file), load_templates(settings.templates_file)
     smpp = load_smpp_config(settings.smpp_gateways_file) if settings.sms_provider == "smpp" else None

@@ -161,7 +161,7 @@ def queues(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
     async def stats() -> list[dict[str, Any]]:
         try:
-            return [await c.store.queue_stats(channel) for channel in CHANNELS]
+            return [await c.store.queue.queue_stats(channel) for channel in CHANNELS]
         finally:
             await c.redis.aclose()
 
@@ -235,7 +235,7 @@ def cap_show(alert_id: str) -> None:
     from warning.models import AlertVersion
 
     c = load_container(logging=False)
-    raw = asyncio.run(c.redis.hget(c.keys.alert(alert_id), "version_json"))
+    raw = asyncio.run(c.store.alerts.latest_json(alert_id))
     if not raw:
         console.print(f"error: no alert {alert_id!r}")
         raise typer.Exit(1)

@@ -17,7 +17,7 @@ def status(alert_id: str, as_json: Annotated[bool, typer.Option("--json")] = Fal
     from warning.readmodel import alert_status
 
     c = load_container(logging=False)
-    result = asyncio.run(alert_status(c.redis, c.keys, alert_id))
+    result = asyncio.run(alert_status(c.store, alert_id))
     if result is None:
         console.print(f"error: no alert {alert_id!r}")
         raise typer.Exit(1)
@@ -45,7 +45,7 @@ def alerts(as_json: Annotated[bool, typer.Option("--json")] = False,
     if closed:
         _closed_alerts(c, since, hazard, area, limit, as_json)
         return
-    result = asyncio.run(active_alerts(c.redis, c.keys))
+    result = asyncio.run(active_alerts(c.store))
     if as_json:  # the documented shape: scripts read these five fields
         print_json([{k: a[k] for k in ("alert_id", "hazard", "area", "tier", "version")} for a in result])
         return

@@ -54,7 +54,8 @@ def _run(c: Any, op: str, by: str, alert_id: str, body: dict[str, Any], key: str
                 target_id = await claim_alert_id(c.redis, c.keys, cid, alert_id)
                 target: Any = f"{kind}:{target_id}"
             else:
-                target_id, target = alert_id, await c.redis.hget(c.keys.alert(alert_id), "key")
+                found = await c.store.alerts.summary(alert_id)
+                target_id, target = alert_id, found.key if found else None
             if target is None:
                 return None
             return await submit(c, Command(command_id=cid, op=op, alert_key=str(target),  # type: ignore[arg-type]

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     # this many replicas have them (WAIT), at most the timeout; 0 = acknowledged by the master.
     redis_wait_replicas: int = Field(default=0, ge=0, le=5)
     redis_wait_timeout_ms: int = Field(default=100, ge=1, le=10_000)
+    # Lanes per channel queue (recipient-hashed): on Redis Cluster, one channel's traffic
+    # spreads over as many slots; at least the number of masters. Changed only when drained.
+    shard_lanes: int = Field(default=1, ge=1, le=256)
     # Warm copies of the Faust tables on other workers: a failover restores from them
     # instead of replaying the changelog (0: the new owner replays it).
     table_standby_replicas: int = Field(default=0, ge=0, le=8)

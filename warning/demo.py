@@ -109,7 +109,7 @@ async def wait_delivered(c: Container, alerts: list[AlertVersion], timeout: floa
     deadline = time.monotonic() + timeout
     statuses: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        statuses = {a: await alert_status(c.redis, c.keys, a) for a in latest}
+        statuses = {a: await alert_status(c.store, a) for a in latest}
         ready = all(
             s is not None and s["version"] >= latest[a]
             and s["channels"]
@@ -139,7 +139,8 @@ async def approve_held(c: Container) -> list[str]:
         approver = next(o for o in officers if o.get("level") == "district"
                         and inside(pending["area"], o.get("jurisdiction", "~")) and o["id"] != pending["author"])
         alert_id = pending["alert_id"]
-        key = await c.redis.hget(c.keys.alert(alert_id), "key")
+        found = await c.store.alerts.summary(alert_id)
+        key = found.key if found else None
         actor = Actor(id=approver["id"], role="officer", level="district", area=approver["jurisdiction"], via="demo")
         outcome = await submit(c, Command(command_id=f"demo-approve-{alert_id}", op="approve", alert_key=str(key),
                                           alert_id=alert_id, actor=actor, at=time.time()))
@@ -170,7 +171,7 @@ async def run_demo(c: Container, timeout: float = 120.0) -> dict[str, Any]:
         prod.flush()
     finally:
         prod.close()
-    final = {a: await alert_status(c.redis, c.keys, a) for a in statuses}
+    final = {a: await alert_status(c.store, a) for a in statuses}
     deliveries = {ch: sum(s["reached"].get(ch, 0) for s in final.values() if s)
                   for ch in CHANNELS}
     return {"alerts": len(final), "deliveries": deliveries, "acks": acks, "details": final}

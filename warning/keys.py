@@ -1,23 +1,46 @@
 """Every Redis key the project uses, in one place (arq's constants.py, one per prefix).
 
-Keys of one alert share a hash tag ``{alert_id}`` so they stay in one Redis Cluster slot;
-queue keys are tagged per channel.
+Every Lua script and MULTI touches keys of one Redis Cluster hash slot (the ``{tag}``;
+tests/unit/test_key_slots.py proves it): a channel's queue is cut into ``shards`` lanes
+``{channel:n}``, a recipient always in the same one, and the per-delivery keys, the
+idempotency sets and the counts of a shard share its tag; keys of one alert share
+``{alert_id}``; escalation, the alert indexes, the silences and the grid registry each
+have their own tag.
 """
 
 from __future__ import annotations
 
+import re
+import zlib
 from dataclasses import dataclass
 
 from warning.models import Tier
+
+RETENTION_S = 7 * 86400  # alert records, receipts and their indexes outlive the alert by a week
+_DELIVERY_ID = re.compile(r"\.v\d+\.([a-z0-9_]+)\.(.+)$")  # models.delivery_id: alert.vN.channel.recipient
+
+
+def shard_of(recipient: str, shards: int) -> int:
+    """The shard lane a recipient's deliveries go to (stable across processes and hosts)."""
+    return zlib.crc32(recipient.encode()) % shards if shards > 1 else 0
 
 
 @dataclass(frozen=True)
 class Keys:
     prefix: str = "warning"
+    shards: int = 1  # WARNING_SHARD_LANES: lanes per channel
 
-    # Delivery queues: one stream per channel and tier (the priority lanes).
-    def queue(self, channel: str, tier: Tier | str) -> str:
-        return f"{self.prefix}:q:{{{channel}}}:{Tier(tier).value}"
+    @property
+    def shard_lanes(self) -> str:
+        """String: the shard count the queues were written with (a change under them is refused)."""
+        return f"{self.prefix}:shard-lanes"
+
+    def shard(self, recipient: str) -> int:
+        return shard_of(recipient, self.shards)
+
+    # Delivery queues: one stream per channel, shard and tier (the priority lanes).
+    def queue(self, channel: str, tier: Tier | str, shard: int = 0) -> str:
+        return f"{self.prefix}:q:{{{channel}:{shard}}}:{Tier(tier).value}"
 
     def group(self, channel: str) -> str:
         """Consumer group name for a channel's streams."""
@@ -26,9 +49,9 @@ class Keys:
     def dead_letters(self, channel: str) -> str:
         return f"{self.prefix}:dead:{{{channel}}}"
 
-    def delayed(self, channel: str) -> str:
-        """Sorted set: jobs waiting to be retried, scored by when they are due (epoch seconds)."""
-        return f"{self.prefix}:delayed:{{{channel}}}"
+    def delayed(self, channel: str, shard: int = 0) -> str:
+        """Sorted set: a shard's jobs waiting to be retried, scored by when they are due (epoch seconds)."""
+        return f"{self.prefix}:delayed:{{{channel}:{shard}}}"
 
     def awaiting(self, channel: str) -> str:
         """Sorted set: delivery ids a provider took, scored by when their receipt is overdue."""
@@ -47,13 +70,13 @@ class Keys:
         """Hash: the latest version's fields (tier, version, hazard, area, expires…)."""
         return f"{self.prefix}:alert:{{{alert_id}}}"
 
-    def enqueued(self, alert_id: str, version: int) -> str:
-        """Set of ``channel:recipient`` already enqueued for a version (idempotency)."""
-        return f"{self.prefix}:enq:{{{alert_id}}}:{version}"
+    def enqueued(self, alert_id: str, version: int, channel: str, shard: int = 0) -> str:
+        """Set of ``channel:recipient`` already enqueued in a shard for a version (idempotency)."""
+        return f"{self.prefix}:enq:{{{channel}:{shard}}}:{alert_id}:{version}"
 
-    def delivery_counts(self, alert_id: str, channel: str) -> str:
-        """Hash: status -> number of deliveries currently in that status."""
-        return f"{self.prefix}:counts:{{{alert_id}}}:{channel}"
+    def delivery_counts(self, alert_id: str, channel: str, shard: int = 0) -> str:
+        """Hash: status -> number of the alert's deliveries in a shard currently in that status."""
+        return f"{self.prefix}:counts:{{{channel}:{shard}}}:{alert_id}"
 
     def reach(self, alert_id: str) -> str:
         """Hash: handoff-latency histogram bucket -> count (see warning.reach)."""
@@ -73,17 +96,17 @@ class Keys:
 
     def escalation(self, alert_id: str) -> str:
         """Hash: an alert's escalation chain (state, tier, step, level, next due time)."""
-        return f"{self.prefix}:esc:{{{alert_id}}}"
+        return f"{self.prefix}:{{esc}}:chain:{alert_id}"
 
     @property
     def escalation_due(self) -> str:
         """Sorted set: alert id scored by when its next escalation step is due."""
-        return f"{self.prefix}:esc-due"
+        return f"{self.prefix}:{{esc}}:due"
 
     @property
     def escalation_outbox(self) -> str:
         """Stream: escalation steps taken, to notify and publish (consumer group escalators)."""
-        return f"{self.prefix}:esc-outbox"
+        return f"{self.prefix}:{{esc}}:outbox"
 
     def feedback(self, alert_id: str) -> str:
         """List: grid workers' and officers' reports on an alert (JSON, oldest first)."""
@@ -110,12 +133,12 @@ class Keys:
     @property
     def silences(self) -> str:
         """Hash: silence id -> silence JSON (warning/control/silences.py)."""
-        return f"{self.prefix}:silences"
+        return f"{self.prefix}:{{control}}:silences"
 
     @property
     def silences_version(self) -> str:
         """Counter: moves on every change to the silences, so workers re-read them."""
-        return f"{self.prefix}:silences:version"
+        return f"{self.prefix}:{{control}}:silences:version"
 
     @property
     def approvals(self) -> str:
@@ -137,7 +160,7 @@ class Keys:
     @property
     def history(self) -> str:
         """Sorted set: archived (closed) alert ids by when they closed (warning/response/history.py)."""
-        return f"{self.prefix}:history"
+        return f"{self.prefix}:{{alerts}}:history"
 
     def archived(self, alert_id: str) -> str:
         """String: a closed alert's frozen detail and after-action report (JSON)."""
@@ -181,8 +204,10 @@ class Keys:
         return f"{self.prefix}:seen:{provider_id}"
 
     def delivery(self, delivery_id: str) -> str:
-        """Hash: one delivery's status and timestamps (the receipt)."""
-        return f"{self.prefix}:delivery:{delivery_id}"
+        """Hash: one delivery's status and timestamps (the receipt), in its shard's slot."""
+        found = _DELIVERY_ID.search(delivery_id)
+        tag = f"{found[1]}:{self.shard(found[2])}" if found else "delivery"  # not ours: its own slot
+        return f"{self.prefix}:delivery:{{{tag}}}:{delivery_id}"
 
     # Recipient directory and grid registry
     def residents(self, grid_id: str) -> str:
@@ -210,11 +235,11 @@ class Keys:
     @property
     def grids(self) -> str:
         """String: the grid registry as GeoJSON; ``grids_version`` changes with every import."""
-        return f"{self.prefix}:grids:geojson"
+        return f"{self.prefix}:{{grids}}:geojson"
 
     @property
     def grids_version(self) -> str:
-        return f"{self.prefix}:grids:version"
+        return f"{self.prefix}:{{grids}}:version"
 
     @property
     def cap_chains(self) -> str:
@@ -224,4 +249,4 @@ class Keys:
     @property
     def active_alerts(self) -> str:
         """Sorted set: alert id scored by expiry (epoch seconds)."""
-        return f"{self.prefix}:alerts:active"
+        return f"{self.prefix}:{{alerts}}:active"

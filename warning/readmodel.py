@@ -6,34 +6,26 @@ import time
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 
 from warning import reach
 from warning.config import CHANNELS
-from warning.keys import Keys
+from warning.store import DeliveryStore
 
 
-async def active_alerts(redis: aioredis.Redis, keys: Keys) -> list[dict[str, Any]]:
-    ids = await redis.zrangebyscore(keys.active_alerts, time.time(), "+inf")
-    out = []
-    for alert_id in map(str, ids):
-        record = await redis.hgetall(keys.alert(alert_id))
-        if record:
-            out.append({"alert_id": alert_id, "hazard": record["hazard"], "area": record["area"],
-                        "tier": record["tier"], "version": int(record["version"]),
-                        "source": record.get("source", "rule"), "drill": record.get("drill") == "1",
-                        "release": str(record.get("release") or "staff,residents").split(",")})
-    return out
+async def active_alerts(store: DeliveryStore) -> list[dict[str, Any]]:
+    ids = await store.alerts.active_ids(time.time())
+    return [{k: v for k, v in found.as_dict().items() if k not in ("msg_type", "expires")}
+            for found in await store.alerts.summaries(ids) if found is not None]
 
 
-async def alert_status(redis: aioredis.Redis, keys: Keys, alert_id: str) -> dict[str, Any] | None:
-    record = await redis.hgetall(keys.alert(alert_id))
-    if not record:
+async def alert_status(store: DeliveryStore, alert_id: str) -> dict[str, Any] | None:
+    record = await store.alerts.summary(alert_id)
+    if record is None:
         return None
+    redis, keys = store.redis, store.keys
     channels: dict[str, dict[str, int]] = {}
     for channel in CHANNELS:
-        raw = await redis.hgetall(keys.delivery_counts(alert_id, channel))
-        counts = {str(k): int(v) for k, v in raw.items()}
+        counts = await store.receipts.counts(alert_id, channel)
         if any(counts.values()):
             channels[channel] = {k: v for k, v in counts.items() if v}
     acks = sorted((orjson.loads(v) for v in (await redis.hgetall(keys.acks(alert_id))).values()),
@@ -43,11 +35,7 @@ async def alert_status(redis: aioredis.Redis, keys: Keys, alert_id: str) -> dict
     histogram = {int(k): int(v) for k, v in (await redis.hgetall(keys.reach(alert_id))).items()}
     p50, p90, p99 = reach.percentiles(histogram)
     return {
-        "alert_id": alert_id, "hazard": record["hazard"], "area": record["area"], "tier": record["tier"],
-        "version": int(record["version"]), "msg_type": record["msg_type"],
-        "source": record.get("source", "rule"), "drill": record.get("drill") == "1",
-        "release": str(record.get("release") or "staff,residents").split(","),
-        "expires": float(record["expires"]), "channels": channels, "acks": acks,
+        **record.as_dict(), "channels": channels, "acks": acks,
         "reached": {ch: reached(counts) for ch, counts in channels.items()}, "door_knocks": knocks,
         "reach": {"p50_s": p50, "p90_s": p90, "p99_s": p99},
     }

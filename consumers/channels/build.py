@@ -75,10 +75,7 @@ class AlertLookup:
         found = {key: self.cache[key] for key in keys if key in self.cache}
         missing = sorted(keys - found.keys())
         if missing:
-            async with self.c.redis.pipeline(transaction=False) as pipe:
-                for alert_id, _ in missing:
-                    pipe.hget(self.c.keys.alert(alert_id), "version_json")
-                raws = await pipe.execute()
+            raws = await self.c.store.alerts.latest_jsons([alert_id for alert_id, _ in missing])
             for key, raw in zip(missing, raws, strict=True):
                 found[key] = fields = self._fields(key[1], raw)
                 if "cap" in fields:  # only a complete rendering is kept (a missing or stale one is not)

@@ -126,7 +126,7 @@ class SmppReceipts:
         for i in final:
             done[i] = True
         if unsettled:  # settled already (a repeat) or past its timeout: done; still being marked: hold
-            statuses = await store.statuses_of([str(found[i]) for i in unsettled])
+            statuses = await store.receipts.statuses_of([str(found[i]) for i in unsettled])
             for i, current in zip(unsettled, statuses, strict=True):
                 done[i] = current not in IN_PROGRESS  # else hold it
         return done

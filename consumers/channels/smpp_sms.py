@@ -33,9 +33,10 @@ from warning.delivery.smpp import (
     submit_outcome,
     validity_period,
 )
+from warning.keys import RETENTION_S
 from warning.logs import mask_phone
 from warning.models import DeliveryJob
-from warning.queue import RETENTION_S, DeliveryStore
+from warning.store import DeliveryStore
 from warning.targeting.sms import fit
 
 log = structlog.get_logger()
@@ -193,7 +194,7 @@ class SmppSms:
 
         pending = list(zip(idx, jobs, strict=True))
         while pending:  # as many as the gateway's shared bucket allows now, then the rest
-            granted, wait = await self.store.take_tokens(f"smpp:{name}", len(pending), gateway.rate_per_s,
+            granted, wait = await self.store.rates.take_tokens(f"smpp:{name}", len(pending), gateway.rate_per_s,
                                                          max(gateway.rate_per_s, 1.0))
             if not granted:
                 await asyncio.sleep(max(wait, 0.001))

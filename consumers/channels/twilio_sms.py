@@ -24,10 +24,9 @@ from twilio.rest import Client
 
 from consumers.notifier import Result, delivered, permanent, retryable
 from warning.delivery.providers import TWILIO_API, TwilioAccount
-from warning.keys import Keys
+from warning.keys import RETENTION_S, Keys
 from warning.logs import mask_phone
 from warning.models import DeliveryJob
-from warning.queue import RETENTION_S
 from warning.targeting.message import short_ref_of
 from warning.targeting.sms import fit
 

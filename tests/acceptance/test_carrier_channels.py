@@ -23,6 +23,7 @@ from tests.conftest import seed, settings_env, wait_for
 from tests.integration.test_api import token
 from warning import redis_client
 from warning.config import Settings
+from warning.keys import Keys
 from warning.runner import Processes
 
 pytestmark = pytest.mark.integration
@@ -105,10 +106,10 @@ def test_smpp_gateways_and_cell_broadcast_carry_an_alert_from_orange_to_cancel(
 
     r = redis_client.connect_sync(carrier.redis_url, decode_responses=True)
     for n in range(3):
-        receipt = r.hgetall(f"{carrier.redis_prefix}:delivery:{alert_id}.v2.sms.res-{n}")
+        receipt = r.hgetall(Keys(carrier.redis_prefix, carrier.shard_lanes).delivery(f"{alert_id}.v2.sms.res-{n}"))
         assert receipt["status"] == "delivered", receipt
         assert float(receipt["sent_at"]) <= float(receipt["delivered_at"])
-    undeliv = r.hgetall(f"{carrier.redis_prefix}:delivery:{alert_id}.v2.sms.res-undeliv")
+    undeliv = r.hgetall(Keys(carrier.redis_prefix, carrier.shard_lanes).delivery(f"{alert_id}.v2.sms.res-undeliv"))
     assert (undeliv["status"], undeliv["reason"]) == ("undelivered", "smpp UNDELIV err:001")
 
     # China Mobile's gateway drops its binds; the cancel still reaches everyone, once.

@@ -17,6 +17,7 @@ from tests.acceptance.conftest import cli, consume_all, logs, read_topic
 from tests.conftest import seed, settings_env, wait_for
 from warning import redis_client
 from warning.config import Settings
+from warning.keys import Keys
 from warning.runner import Processes
 
 pytestmark = pytest.mark.integration
@@ -72,8 +73,8 @@ def test_push_fails_permanently_and_sms_fallback_delivers(sandboxed: Settings, l
     # The receipt chain, stored per delivery ...
 
     r = redis_client.connect_sync(sandboxed.redis_url, decode_responses=True)
-    push_receipt = r.hgetall(f"{sandboxed.redis_prefix}:delivery:{push_id}")
-    sms_receipt = r.hgetall(f"{sandboxed.redis_prefix}:delivery:{sms_id}")
+    push_receipt = r.hgetall(Keys(sandboxed.redis_prefix, sandboxed.shard_lanes).delivery(f"{push_id}"))
+    sms_receipt = r.hgetall(Keys(sandboxed.redis_prefix, sandboxed.shard_lanes).delivery(f"{sms_id}"))
     assert push_receipt["status"] == "failed" and "UNREGISTERED" in push_receipt["reason"]
     assert {"sending_at", "failed_at"} <= set(push_receipt)
     assert sms_receipt["status"] == "delivered" and sms_receipt["provider_sid"].startswith("SM")

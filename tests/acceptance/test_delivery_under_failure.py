@@ -31,7 +31,7 @@ def enqueue(settings: Settings, count: int) -> None:
                  "recipient": f"grid:{i:06d}", "address": f"https://grid.local/{i}", "language": "zh-CN",
                  "text": "【红色预警】测试", "expires": now + 3600, "issued_at": now, "attempt": 1, "fallback": []}
                 for i in range(count)]
-        assert await c.store.enqueue_raw(jobs) == count
+        assert await c.store.queue.enqueue_raw(jobs) == count
         await c.redis.aclose()
 
     asyncio.run(go())

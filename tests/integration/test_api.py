@@ -48,7 +48,7 @@ def api(settings: Settings, tmp_path: Path) -> Iterator[dict[str, Any]]:
         alert = AlertVersion(alert_id=ALERT_ID, key="gas|440305001", hazard="gas", area="440305001", tier=Tier.red,
                              version=1, msg_type="Alert", issued_at=now, caused_at=now,
                              expires=now + timedelta(hours=2), cause="GAS-NT-001 62 %LEL")
-        await c.store.record_alert(alert)
+        await c.store.alerts.record_alert(alert)
         await c.redis.sadd(c.keys.alert_grids(ALERT_ID), "440305001001", "440305001002")
         await c.escalation.on_version(alert)
         await c.redis.aclose()

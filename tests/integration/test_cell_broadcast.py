@@ -42,16 +42,16 @@ async def test_fan_out_adds_one_broadcast_per_area_and_language_when_the_public_
     await fan_out(c, alert(Tier.red))
     await fan_out(c, alert(Tier.red, drill=True))  # the drill audience has no residents: no broadcast
     await fan_out(c, alert(Tier.orange).model_copy(update={"alert_id": "held", "release": ["staff"]}))
-    await c.store.ensure_group("cell_broadcast")
-    claimed = await c.store.read("cell_broadcast", "t", 100, block_ms=100)
+    await c.store.queue.ensure_group("cell_broadcast")
+    claimed = await c.store.queue.read("cell_broadcast", "t", 100, block_ms=100)
     assert sorted((x.job.alert_id, x.job.recipient, x.job.address, x.job.language) for x in claimed) == [
         (ALERT_ID, "area:440305001:en", "440305001", "en"), (ALERT_ID, "area:440305001:zh-CN", "440305001", "zh-CN")]
     zh = next(x.job for x in claimed if x.job.language == "zh-CN")
     assert zh.text.startswith("【红色预警】南头街道发布暴雨红色预警") and zh.fallback == []
     assert await fan_out(c, alert(Tier.yellow)) >= 0  # below the broadcast tiers: nothing new to broadcast …
-    assert len(await c.store.read("cell_broadcast", "t", 100, block_ms=100)) == 0
+    assert len(await c.store.queue.read("cell_broadcast", "t", 100, block_ms=100)) == 0
     await fan_out(c, alert(Tier.yellow, version=2))  # … unless it was broadcast: then it follows the alert
-    assert {x.job.version for x in await c.store.read("cell_broadcast", "t", 100, block_ms=100)} == {2}
+    assert {x.job.version for x in await c.store.queue.read("cell_broadcast", "t", 100, block_ms=100)} == {2}
 
 
 @pytest.fixture

@@ -119,7 +119,7 @@ async def test_push_fcm_and_web_push_outcomes(servers: Processes, sandbox_contai
 
 
 async def test_grid_webhook_outcomes_and_signature(servers: Processes, sandbox_container: Container) -> None:
-    await sandbox_container.store.record_alert(_alert())
+    await sandbox_container.store.alerts.record_alert(_alert())
     grid = build_notifier("grid", sandbox_container)
     jobs = [job("grid", "https://grid.local/440305001001/alerts", "grid:440305001001"),
             job("grid", "https://grid.local/status-500/alerts", "grid:down"),
@@ -171,12 +171,12 @@ async def test_sms_without_receipt_falls_back_and_undeliverable_resident_becomes
     from warning.delivery.receipts import KafkaReceiptLog, Receipts
 
     c = sandbox_container
-    await c.store.record_alert(_alert())
+    await c.store.alerts.record_alert(_alert())
     await c.redis.hset(c.keys.people, mapping={"res-silent": "resident 440305001001",
                                                "res-unreachable": "resident 440305001002"})
     silent = job("sms", "+8613800000000", "res-silent").model_copy(update={"fallback": [("push", "token-ok")]})
     unreachable = job("sms", "+8613800000030", "res-unreachable")
-    await c.store.enqueue([silent, unreachable])
+    await c.store.queue.enqueue([silent, unreachable])
     log = KafkaReceiptLog(c.settings.kafka_bootstrap, c.topics.receipts)
     await log.start()
     stop = asyncio.Event()
@@ -198,8 +198,8 @@ async def test_sms_without_receipt_falls_back_and_undeliverable_resident_becomes
         await log.close()
         await sms.close()
     # The silent number's push fallback is queued (idempotently, once) ...
-    await c.store.ensure_group("push")
-    (claimed,) = await c.store.read("push", "t", 10, block_ms=100)
+    await c.store.queue.ensure_group("push")
+    (claimed,) = await c.store.queue.read("push", "t", 10, block_ms=100)
     assert (claimed.job.recipient, claimed.job.address, claimed.job.fallback) == ("res-silent", "token-ok", [])
     # ... and the unreachable resident is a task for their grid worker.
     (task_json,) = (await c.redis.hgetall(c.keys.door_knocks(unreachable.alert_id))).values()

@@ -35,7 +35,7 @@ class Events:
 
 
 async def issue(c: Container, version: AlertVersion) -> None:
-    await c.store.record_alert(version)
+    await c.store.alerts.record_alert(version)
     await c.escalation.on_version(version, now=version.issued_at.timestamp())
 
 

@@ -27,14 +27,14 @@ async def test_closed_alerts_are_kept_with_their_report(container: Container) ->
     c = container
     now = datetime.now(UTC)
     long_ago, recently = now - timedelta(seconds=ARCHIVE_AFTER_S + 100), now - timedelta(seconds=5)
-    await c.store.record_alerts([
+    await c.store.alerts.record_alerts([
         version("gas-a", "gas", "440305001", 1, Tier.red, long_ago - timedelta(minutes=5)),
         version("gas-a", "gas", "440305001", 2, Tier.none, long_ago),          # cancelled 11 min ago
         version("rain-b", "rainstorm", "440305002", 1, Tier.orange, recently - timedelta(minutes=1)),
         version("rain-b", "rainstorm", "440305002", 2, Tier.none, recently),  # cancelled just now
         version("gale-c", "gale", "440305", 1, Tier.yellow, now),             # still active
     ])
-    assert [a["alert_id"] for a in await active_alerts(c.redis, c.keys)] == ["gale-c"]
+    assert [a["alert_id"] for a in await active_alerts(c.store)] == ["gale-c"]
     page, total = await closed_alerts(c)
     assert total == 2 and [(a["alert_id"], a["state"], a["version"]) for a in page] == [
         ("rain-b", "cancelled", 2), ("gas-a", "cancelled", 2)]  # newest first

@@ -65,8 +65,8 @@ async def drain(container: Container, notifier: RecordingNotifier, **kw: Any) ->
 
 async def test_enqueue_twice_queues_once(container: Container) -> None:
     jobs = [job(f"r{i}") for i in range(2345)]  # scripts of 100, 400, 500, 500, 500 and 345 jobs
-    assert await container.store.enqueue(jobs, batch=500) == 2345
-    assert await container.store.enqueue(jobs, batch=500) == 0  # a replayed partition
+    assert await container.store.queue.enqueue(jobs, batch=500) == 2345
+    assert await container.store.queue.enqueue(jobs, batch=500) == 0  # a replayed partition
     assert await container.redis.xlen(container.keys.queue("sms", Tier.red)) == 2345
     notifier = RecordingNotifier()
     await drain(container, notifier)
@@ -76,9 +76,9 @@ async def test_enqueue_twice_queues_once(container: Container) -> None:
 async def test_a_partly_replayed_batch_queues_only_its_new_recipients_once(container: Container) -> None:
     """The script checks a batch's members at once: the known ones are skipped, and a
     recipient twice in the same batch is queued once."""
-    assert await container.store.enqueue([job(f"r{i}") for i in range(10)], batch=500) == 10
+    assert await container.store.queue.enqueue([job(f"r{i}") for i in range(10)], batch=500) == 10
     again = [job(f"r{i}") for i in range(5, 15)] + [job("r12"), job("r3")]
-    assert await container.store.enqueue(again, batch=500) == 5
+    assert await container.store.queue.enqueue(again, batch=500) == 5
     entries = await container.redis.xrange(container.keys.queue("sms", Tier.red))
     recipients = [orjson.loads(fields["job"])["recipient"] for _, fields in entries]
     assert Counter(recipients) == Counter({f"r{i}": 1 for i in range(15)})
@@ -87,18 +87,18 @@ async def test_a_partly_replayed_batch_queues_only_its_new_recipients_once(conta
 
 
 async def test_red_lane_drains_before_blue(container: Container) -> None:
-    await container.store.enqueue([job(f"b{i}", Tier.blue, alert_id="ab") for i in range(5)])
-    await container.store.enqueue([job(f"r{i}", Tier.red, alert_id="ar") for i in range(5)])
+    await container.store.queue.enqueue([job(f"b{i}", Tier.blue, alert_id="ab") for i in range(5)])
+    await container.store.queue.enqueue([job(f"r{i}", Tier.red, alert_id="ar") for i in range(5)])
     notifier = RecordingNotifier()
     await drain(container, notifier)
     assert [j.tier for j in notifier.sent] == [Tier.red] * 5 + [Tier.blue] * 5
 
 
 async def test_superseded_and_expired_jobs_are_recorded_not_sent(container: Container) -> None:
-    await container.store.record_alert(alert(Tier.yellow, 1))
-    await container.store.enqueue([job(f"y{i}", Tier.yellow, version=1) for i in range(3)])
-    await container.store.record_alert(alert(Tier.red, 2, "Update"))  # red exists before they drain
-    await container.store.enqueue([job("late", Tier.red, version=2, expires_in=-1)])
+    await container.store.alerts.record_alert(alert(Tier.yellow, 1))
+    await container.store.queue.enqueue([job(f"y{i}", Tier.yellow, version=1) for i in range(3)])
+    await container.store.alerts.record_alert(alert(Tier.red, 2, "Update"))  # red exists before they drain
+    await container.store.queue.enqueue([job("late", Tier.red, version=2, expires_in=-1)])
     notifier = RecordingNotifier()
     await drain(container, notifier)
     assert notifier.sent == []
@@ -115,15 +115,15 @@ async def test_fanned_out_jobs_of_a_superseded_version_are_dropped_with_the_vers
     version too: no second read of it before the superseded ones are dropped."""
     orange = alert(Tier.orange, 1, alert_id="gas-440305001-s")
     targeted = await fan_out(container, orange)
-    await container.store.record_alert(alert(Tier.red, 2, "Update", alert_id="gas-440305001-s"))
+    await container.store.alerts.record_alert(alert(Tier.red, 2, "Update", alert_id="gas-440305001-s"))
     reads: list[set[str]] = []
-    separate_read = container.store.current_versions
+    separate_read = container.store.alerts.current_versions
 
     async def counted(alert_ids: Any) -> dict[str, int]:
         reads.append(set(alert_ids))
         return await separate_read(reads[-1])
 
-    container.store.current_versions = counted  # type: ignore[method-assign]
+    container.store.alerts.current_versions = counted  # type: ignore[method-assign]
     notifier = RecordingNotifier()
     await drain(container, notifier)
     assert notifier.sent == [] and reads == []
@@ -131,10 +131,10 @@ async def test_fanned_out_jobs_of_a_superseded_version_are_dropped_with_the_vers
     assert int(counts["superseded"]) == int(counts["targeted"]) > 0 and targeted > 0
 
 async def test_a_dead_consumers_jobs_are_reclaimed_and_sent_once(container: Container) -> None:
-    await container.store.enqueue([job(f"r{i}") for i in range(20)])
-    await container.store.ensure_group("sms")
+    await container.store.queue.enqueue([job(f"r{i}") for i in range(20)])
+    await container.store.queue.ensure_group("sms")
     # Consumer "dead" claims 20 jobs and never acknowledges them (kill -9 after XREADGROUP).
-    taken = await container.store.read("sms", "dead", count=20, block_ms=100)
+    taken = await container.store.queue.read("sms", "dead", count=20, block_ms=100)
     assert len(taken) == 20
     notifier = RecordingNotifier()
     worker = Worker(container.store, notifier, batch=100, visibility_timeout_s=0.2, consumer="alive")  # type: ignore[arg-type]
@@ -144,11 +144,11 @@ async def test_a_dead_consumers_jobs_are_reclaimed_and_sent_once(container: Cont
 
 
 async def test_a_job_already_sent_is_not_sent_again_after_reclaim(container: Container) -> None:
-    await container.store.enqueue([job("r1")])
-    await container.store.ensure_group("sms")
-    (claimed,) = await container.store.read("sms", "crashy", count=1, block_ms=100)
+    await container.store.queue.enqueue([job("r1")])
+    await container.store.queue.ensure_group("sms")
+    (claimed,) = await container.store.queue.read("sms", "crashy", count=1, block_ms=100)
     # It crashed after the provider took it and the receipt said so, before XACK.
-    await container.store.transition([claimed.job], "sent")
+    await container.store.receipts.transition([claimed.job], "sent")
     notifier = RecordingNotifier()
     worker = Worker(container.store, notifier, visibility_timeout_s=0.01, consumer="alive")  # type: ignore[arg-type]
     await asyncio.sleep(0.02)
@@ -160,20 +160,20 @@ async def test_a_job_already_sent_is_not_sent_again_after_reclaim(container: Con
 
 async def test_a_batch_the_sink_took_before_its_consumer_died_is_reconciled_not_resent(
         container: Container, tmp_path: Any) -> None:
-    await container.store.enqueue([job(f"r{i}") for i in range(30)])
-    await container.store.ensure_group("sms")
+    await container.store.queue.enqueue([job(f"r{i}") for i in range(30)])
+    await container.store.queue.ensure_group("sms")
     sink = FileSink("sms", tmp_path)
-    taken = await container.store.read("sms", "dead", count=20, block_ms=100)
+    taken = await container.store.queue.read("sms", "dead", count=20, block_ms=100)
     # The dead consumer marked its batch "sending" and the provider took 15 of the 20 before
     # the kill -9; nothing was marked sent or acknowledged.
-    await container.store.transition([c.job for c in taken], "sending")
+    await container.store.receipts.transition([c.job for c in taken], "sending")
     await sink.send_batch([c.job for c in taken[:15]])
     worker = Worker(container.store, sink, batch=100, visibility_timeout_s=0.05, consumer="alive")
     await asyncio.sleep(0.06)
     await worker.run(asyncio.Event(), burst=True)
     arrived = Counter(str(m["recipient"]) for m in read_sink(sink.path))
     assert arrived == Counter(f"r{i}" for i in range(30))  # each once: 15 reconciled, 15 sent now
-    statuses = await container.store.statuses([c.job for c in taken])
+    statuses = await container.store.receipts.statuses([c.job for c in taken])
     assert statuses == ["sent"] * 20
 
 
@@ -193,7 +193,7 @@ async def test_marks_after_a_handoff_wait_for_redis_instead_of_abandoning_the_ba
                 raise RedisConnectionError("Connection refused")
             await super().move(jobs, status, reason, **detail)
 
-    await container.store.enqueue([job(f"r{i}") for i in range(10)])
+    await container.store.queue.enqueue([job(f"r{i}") for i in range(10)])
     notifier = RecordingNotifier()
     receipts = RestartingRedis(container.store, None)
     worker = Worker(container.store, notifier, batch=100, visibility_timeout_s=0.05, consumer="c",
@@ -201,11 +201,11 @@ async def test_marks_after_a_handoff_wait_for_redis_instead_of_abandoning_the_ba
     await worker.run(asyncio.Event(), burst=True)
     assert receipts.failures == 0
     assert sorted(j.recipient for j in notifier.sent) == sorted(f"r{i}" for i in range(10))  # once each
-    assert await container.store.statuses(notifier.sent) == ["sent"] * 10
+    assert await container.store.receipts.statuses(notifier.sent) == ["sent"] * 10
 
 
 async def test_retryable_is_retried_and_permanent_goes_to_dead_letters(container: Container) -> None:
-    await container.store.enqueue([job("flaky"), job("bad"), job("ok")])
+    await container.store.queue.enqueue([job("flaky"), job("bad"), job("ok")])
 
     class Flaky(RecordingNotifier):
         async def send_batch(self, jobs: Sequence[DeliveryJob]) -> list[Result]:
@@ -231,7 +231,7 @@ async def test_retryable_is_retried_and_permanent_goes_to_dead_letters(container
 
 
 async def test_a_raising_notifier_does_not_kill_the_loop(container: Container) -> None:
-    await container.store.enqueue([job("r1")])
+    await container.store.queue.enqueue([job("r1")])
 
     class Broken(RecordingNotifier):
         calls = 0
@@ -310,7 +310,7 @@ async def test_fan_out_targets_with_a_grid_registry_imported_while_it_runs(conta
     assert await container.redis.smembers(container.keys.alert_grids("gas-440305009001-x")) == {"440305009001"}
 
 async def test_retries_wait_in_the_delayed_set_and_give_up_at_the_deadline(container: Container) -> None:
-    await container.store.enqueue([job("flaky")])
+    await container.store.queue.enqueue([job("flaky")])
 
     class AlwaysBusy(RecordingNotifier):
         async def send_batch(self, jobs: Sequence[DeliveryJob]) -> list[Result]:
@@ -327,7 +327,7 @@ async def test_retries_wait_in_the_delayed_set_and_give_up_at_the_deadline(conta
 
 
 async def test_a_permanent_push_failure_falls_back_to_sms(container: Container) -> None:
-    await container.store.enqueue([job("res-1", channel="push", fallback=[("sms", "+8613800000009")])])
+    await container.store.queue.enqueue([job("res-1", channel="push", fallback=[("sms", "+8613800000009")])])
     push = RecordingNotifier("push", outcomes={"res-1": Outcome.permanent})
     sms = RecordingNotifier("sms")
     await drain(container, push)
@@ -340,7 +340,7 @@ async def test_a_permanent_push_failure_falls_back_to_sms(container: Container) 
 
 
 async def test_two_consumers_sharing_a_50_per_second_bucket_stay_within_it(container: Container) -> None:
-    await container.store.enqueue([job(f"r{i}") for i in range(150)])
+    await container.store.queue.enqueue([job(f"r{i}") for i in range(150)])
     stamps: list[float] = []
 
     class Clocked(RecordingNotifier):
@@ -361,8 +361,8 @@ async def test_two_consumers_sharing_a_50_per_second_bucket_stay_within_it(conta
 
 
 async def test_queue_stats_show_depth_age_and_dead_letters(container: Container) -> None:
-    await container.store.enqueue([job(f"r{i}", Tier.orange) for i in range(7)])
-    stats = await container.store.queue_stats("sms")
+    await container.store.queue.enqueue([job(f"r{i}", Tier.orange) for i in range(7)])
+    stats = await container.store.queue.queue_stats("sms")
     assert stats["lanes"]["orange"]["depth"] == 7 and stats["lanes"]["red"]["depth"] == 0
     assert stats["lanes"]["orange"]["oldest_age_s"] >= 0 and stats["dead"] == 0
     counts = await container.redis.hgetall(container.keys.delivery_counts("a1", "sms"))
@@ -378,9 +378,9 @@ async def test_a_batch_of_many_alerts_reads_each_alerts_own_text_and_cap(contain
     red, yellow = alert(Tier.red, 1, alert_id="gas-440305001-r"), alert(Tier.yellow, 1, alert_id="gas-440305001-y")
     bumped = alert(Tier.orange, 1, alert_id="gas-440305001-o")
     await fan_out_batch(container, [red, yellow, bumped])
-    await container.store.record_alert(alert(Tier.red, 2, msg_type="Update", alert_id="gas-440305001-o"))
-    await container.store.ensure_group("sms")
-    claimed = await container.store.read("sms", "many", count=100, block_ms=100)
+    await container.store.alerts.record_alert(alert(Tier.red, 2, msg_type="Update", alert_id="gas-440305001-o"))
+    await container.store.queue.ensure_group("sms")
+    claimed = await container.store.queue.read("sms", "many", count=100, block_ms=100)
     texts = {(c.job.alert_id, c.job.recipient): c.job.text for c in claimed}
     assert {a for a, _ in texts} == {"gas-440305001-r", "gas-440305001-y", "gas-440305001-o"}
     assert all(t.startswith("【红色预警】") for (a, _), t in texts.items() if a == "gas-440305001-r")

@@ -25,7 +25,7 @@ from warning import redis_client
 from warning.config import ConfigError, Settings, load_settings
 from warning.keys import Keys
 from warning.models import DeliveryJob, Tier
-from warning.queue import DeliveryStore
+from warning.store import DeliveryStore
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,14 +140,14 @@ async def test_enqueue_and_the_handoff_marks_wait_for_the_replica_and_say_when_i
     alone = redis_client.connect(settings.redis_url, decode_responses=True)
     try:
         with capture_logs() as logged:
-            store = DeliveryStore(replicated, Keys(settings.redis_prefix), wait_replicas=1, wait_timeout_ms=2000)
-            assert await store.enqueue(jobs) == 3
-            await store.transition(jobs, "sending")
-            await store.transition(jobs, "sent")
-            assert await store.statuses(jobs) == ["sent"] * 3
+            store = DeliveryStore.create(replicated, Keys(settings.redis_prefix), wait_replicas=1, wait_timeout_ms=2000)
+            assert await store.queue.enqueue(jobs) == 3
+            await store.receipts.transition(jobs, "sending")
+            await store.receipts.transition(jobs, "sent")
+            assert await store.receipts.statuses(jobs) == ["sent"] * 3
             assert [e for e in logged if e["event"] == "redis_write_not_replicated"] == []
 
-            lonely = DeliveryStore(alone, Keys(settings.redis_prefix), wait_replicas=1, wait_timeout_ms=20)
+            lonely = DeliveryStore.create(alone, Keys(settings.redis_prefix), wait_replicas=1, wait_timeout_ms=20)
             assert await lonely.enqueue(jobs) == 3  # written all the same
             await lonely.transition(jobs[:1], "sending")
         warned = [(e["what"], e["replicas"], e["wanted"]) for e in logged if e["event"] == "redis_write_not_replicated"]

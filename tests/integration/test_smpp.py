@@ -119,12 +119,12 @@ async def test_receipts_settle_deliveries_and_undelivered_falls_back(smsc: Proce
     ok, undeliv = job("+8613800000001", "res-ok"), job("+8613800000030", "res-undeliv")
     undeliv = undeliv.model_copy(update={"fallback": [("push", "token-undeliv")]})
     expired = job("+8613000000031", "res-expired")
-    await c.store.enqueue([ok, undeliv, expired])
+    await c.store.queue.enqueue([ok, undeliv, expired])
     sms = build_notifier("sms", c, Receipts(c.store, None))
     assert isinstance(sms, SmppSms)
 
     async def settled() -> bool:
-        statuses = await c.store.statuses([ok, undeliv, expired])
+        statuses = await c.store.receipts.statuses([ok, undeliv, expired])
         return statuses == ["delivered", "undelivered", "undelivered"]
 
     try:
@@ -134,8 +134,8 @@ async def test_receipts_settle_deliveries_and_undelivered_falls_back(smsc: Proce
     receipt = await c.redis.hgetall(c.keys.delivery(undeliv.delivery_id))
     assert receipt["reason"] == "smpp UNDELIV err:001"
     assert "EXPIRED" in (await c.redis.hget(c.keys.delivery(expired.delivery_id), "reason"))
-    await c.store.ensure_group("push")
-    (claimed,) = await c.store.read("push", "t", 10, block_ms=100)  # the next channel, once
+    await c.store.queue.ensure_group("push")
+    (claimed,) = await c.store.queue.read("push", "t", 10, block_ms=100)  # the next channel, once
     assert (claimed.job.recipient, claimed.job.address) == ("res-undeliv", "token-undeliv")
     assert sms.receipts.settled == 3
 
@@ -194,7 +194,7 @@ async def test_a_gateway_dropping_its_bind_mid_run_loses_nothing_and_sends_nothi
     slow = bootstrap(c.settings.model_copy(update={"smpp_gateways_file": gateways}), logging=False)
     jobs = [job(f"+86{prefix}{n:08d}", f"res-{prefix}-{n}") for prefix in ("138", "130", "189")
             for n in range(100, 400)]
-    await slow.store.enqueue(jobs)
+    await slow.store.queue.enqueue(jobs)
     sms = build_notifier("sms", slow, Receipts(slow.store, None))
     assert isinstance(sms, SmppSms)
     dropped: list[int] = []
@@ -204,7 +204,7 @@ async def test_a_gateway_dropping_its_bind_mid_run_loses_nothing_and_sends_nothi
         if not dropped and sum(1 for m in arrived(c.settings) if m["gateway"] == "warning-cmcc") >= 60:
             async with httpx.AsyncClient() as http:
                 dropped.append((await http.post(f"{c.settings.sandbox_url}/smsc/drop/warning-cmcc")).json()["dropped"])
-        statuses = await slow.store.statuses(jobs)
+        statuses = await slow.store.receipts.statuses(jobs)
         seen[:] = [str(sorted(Counter(statuses).items(), key=str)), str(len(arrived(c.settings)))]
         return statuses.count("delivered") == len(jobs)
 

@@ -44,9 +44,16 @@ def test_env_beats_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_keys_carry_prefix_and_hash_tags() -> None:
     keys = Keys("p")
-    assert keys.queue("sms", Tier.red) == "p:q:{sms}:red"
-    assert keys.enqueued("a1", 2) == "p:enq:{a1}:2"
+    assert keys.queue("sms", Tier.red) == "p:q:{sms:0}:red"
+    assert keys.enqueued("a1", 2, "sms") == "p:enq:{sms:0}:a1:2"
     assert delivery_id("a1", 2, "sms", "r9") == "a1.v2.sms.r9"
+    assert keys.delivery("a1.v2.sms.r9") == "p:delivery:{sms:0}:a1.v2.sms.r9"
+    sharded = Keys("p", shards=8)
+    lanes = {sharded.shard(f"res-{n}") for n in range(200)}
+    assert lanes == set(range(8))  # every lane gets recipients
+    shard = sharded.shard("r9")
+    assert sharded.delivery("a1.v2.sms.r9") == f"p:delivery:{{sms:{shard}}}:a1.v2.sms.r9"
+    assert sharded.queue("sms", Tier.red, shard).startswith(f"p:q:{{sms:{shard}}}")
 
 
 def test_logs_are_json_with_masked_phones_and_no_secrets(capsys: pytest.CaptureFixture[str]) -> None:

@@ -31,7 +31,7 @@ async def alert_summaries(rt: Runtime, tier: str | None = None, area: str | None
                           status: Status | None = None) -> list[dict[str, Any]]:
     """Active alerts with what the console shows: reach, acks, escalation, unconfirmed grids."""
     out = []
-    for alert in await active_alerts(rt.container.redis, rt.container.keys):
+    for alert in await active_alerts(rt.container.store):
         if (tier and alert["tier"] != tier) or (area and not inside(alert["area"], area)):
             continue
         detail = await alert_detail(rt.container, alert["alert_id"])
@@ -92,7 +92,7 @@ async def get_alert(alert_id: str, rt: Annotated[Runtime, Depends(runtime)],
             responses={200: {"content": {"application/cap+xml": {}}}})
 async def get_cap(alert_id: str, rt: Annotated[Runtime, Depends(runtime)],
                   _: Annotated[Principal, Depends(caller)]) -> Response:
-    raw = await rt.container.redis.hget(rt.container.keys.alert(alert_id), "version_json")
+    raw: str | bytes | None = await rt.container.store.alerts.latest_json(alert_id)
     if not raw:
         kept = await archived(rt.container, alert_id)
         if kept is None or not kept["detail"]["versions"]:
@@ -114,10 +114,10 @@ async def get_report(alert_id: str, rt: Annotated[Runtime, Depends(runtime)],
 
 async def _may_respond(rt: Runtime, who: Principal, alert_id: str) -> dict[str, Any]:
     c = rt.container
-    found = await c.redis.hget(c.keys.alert(alert_id), "area")
+    found = await c.store.alerts.summary(alert_id)
     if found is None:
         raise HTTPException(404, f"no alert {alert_id!r}")
-    area = str(found)
+    area = found.area
     grids = {str(g) for g in await c.redis.smembers(c.keys.alert_grids(alert_id))}
     if not who.may_respond(str(area), grids):
         log.warning("response_refused", alert_id=alert_id, caller=who.id, role=who.role, area=area)

@@ -96,10 +96,10 @@ async def issue_alert(body: IssueRequest, rt: Annotated[Runtime, Depends(runtime
 async def _target(rt: Runtime, alert_id: str, who: Principal, op: str) -> tuple[str, str]:
     """The alert's key and area, if the caller may act on it."""
     c = rt.container
-    found_key, found_area = await c.redis.hmget(c.keys.alert(alert_id), ["key", "area"])
-    if found_key is None:
+    found = await c.store.alerts.summary(alert_id)
+    if found is None:
         raise HTTPException(404, f"no alert {alert_id!r}")
-    key, area = str(found_key), str(found_area)
+    key, area = found.key, found.area
     if who.role != "admin" and not inside(area, who.area or "~"):
         raise await refused(rt, alert_id, who, op, 403, f"alert {alert_id} (area {area}) is outside your "
                                                          f"jurisdiction ({who.area or '-'})")
@@ -116,8 +116,8 @@ async def _command(rt: Runtime, alert_id: str, who: Principal, op: Any, body: di
 
 async def _check_change(rt: Runtime, alert_id: str, body: UpdateRequest) -> None:
     c = rt.container
-    hazard = await c.redis.hget(c.keys.alert(alert_id), "hazard")
-    check_issue(body, c.pack, c.directory, c.grids, c.templates, str(hazard) if hazard else None)
+    found = await c.store.alerts.summary(alert_id)
+    check_issue(body, c.pack, c.directory, c.grids, c.templates, found.hazard if found else None)
 
 
 @router.patch("/v1/alerts/{alert_id}", summary="Change tier, texts, areas or expiry (any alert)")

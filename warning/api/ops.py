@@ -85,7 +85,7 @@ async def metrics(rt: Annotated[Runtime, Depends(runtime)]) -> Response:
                                labels=["channel", "tier"])
     dead = GaugeMetricFamily("warning_dead_letters", "Jobs in each channel's dead letters", labels=["channel"])
     for channel in CHANNELS:
-        stats = await c.store.queue_stats(channel)
+        stats = await c.store.queue.queue_stats(channel)
         for tier, lane in stats["lanes"].items():
             depth.add_metric([channel, tier], lane["depth"])
             oldest.add_metric([channel, tier], lane["oldest_age_s"])

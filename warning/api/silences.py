@@ -45,14 +45,15 @@ def covers_alert(silence: SilenceRequest, alert: dict[str, Any], scope: str | No
 
 async def _covered(rt: Runtime, silence: SilenceRequest) -> list[dict[str, Any]]:
     scope = scope_of(rt, silence)
-    return [a for a in await active_alerts(rt.container.redis, rt.container.keys) if covers_alert(silence, a, scope)]
+    return [a for a in await active_alerts(rt.container.store) if covers_alert(silence, a, scope)]
 
 
 async def _resweep(rt: Runtime, silence: Silence, who: Principal) -> None:
     c = rt.container
     for alert in await _covered(rt, silence):
-        key = await c.redis.hget(c.keys.alert(alert["alert_id"]), "key")
-        if key:
+        found = await c.store.alerts.summary(alert["alert_id"])
+        if found:
+            key = found.key
             cmd = Command(command_id=f"{silence.silence_id}.{alert['alert_id']}", op="resweep", alert_key=str(key),
                           alert_id=alert["alert_id"], at=time.time(), body={"silence_id": silence.silence_id},
                           actor=Actor(id=who.id, role=who.role, level=who.level, area=who.area))

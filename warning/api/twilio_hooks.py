@@ -74,13 +74,13 @@ async def _approve_by_sms(rt: Runtime, alert_id: str, person: str, sender: str, 
 
     c = rt.container
     officer = next((o for o in await c.recipients.officers() if o.get("id") == person), None)
-    key = await c.redis.hget(c.keys.alert(alert_id), "key")
-    if officer is None or key is None:
+    found = await c.store.alerts.summary(alert_id)
+    if officer is None or found is None:
         return Response(TWIML_EMPTY, media_type="application/xml")
     actor = Actor(id=person, role="officer", level=officer.get("level", ""), area=officer.get("jurisdiction", ""),
                   via="sms")
     answer = await outcome(rt, Command(command_id=f"sms-{sid}" if sid else f"sms-{alert_id}-{person}", op="approve",
-                                       alert_key=str(key), alert_id=alert_id, actor=actor, at=time.time()))
+                                       alert_key=found.key, alert_id=alert_id, actor=actor, at=time.time()))
     english = sender.startswith("+1")
     if answer.status == 200:
         return _twiml("Approved: released to residents." if english else "已批准，已向居民发布。")

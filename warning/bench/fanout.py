@@ -131,7 +131,7 @@ def scenario(base: Settings, run: int) -> dict[str, Any]:
         async def reach() -> dict[str, Any]:
             c2 = bootstrap(settings, logging=False)
             try:
-                status = await alert_status(c2.redis, c2.keys, second)
+                status = await alert_status(c2.store, second)
                 return status["reach"] if status else {}
             finally:
                 await c2.redis.aclose()

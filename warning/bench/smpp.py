@@ -57,7 +57,7 @@ async def _drain(settings: Settings, jobs: list[DeliveryJob]) -> tuple[float, fl
     """(seconds to hand every job to the SMSC, when it started); the receipts are not awaited."""
     c = bootstrap(settings, logging=False)
     try:
-        await c.store.enqueue(jobs, batch=5000)
+        await c.store.queue.enqueue(jobs, batch=5000)
         sms = build_notifier("sms", c, Receipts(c.store, None))
         assert isinstance(sms, SmppSms)
         await sms.start()

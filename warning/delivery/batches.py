@@ -3,7 +3,7 @@ start small so the first recipients are handed off while Redis works through the
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -22,15 +22,16 @@ def ramp(total: int, batch: int) -> Iterator[tuple[int, int]]:
         start, size = end, min(size * 4, batch)
 
 
-Lane = tuple[str, int, str, str]  # alert id, version, channel, tier
+Lane = tuple[str, int, str, str, int]  # alert id, version, channel, tier, shard
 
 
-def lanes(jobs: Sequence[dict[str, Any]], expires: float | None) -> dict[Lane, tuple[list[bytes], float | None]]:
-    """Jobs as ``member TAB job-json`` lines, per (alert version, channel, tier) lane."""
+def lanes(jobs: Sequence[dict[str, Any]], expires: float | None,
+          shard: Callable[[str], int]) -> dict[Lane, tuple[list[bytes], float | None]]:
+    """Jobs as ``member TAB job-json`` lines, per (alert version, channel, tier, shard) lane."""
     by_lane: dict[Lane, tuple[list[bytes], float | None]] = {}
     for job in jobs:
         line = f"{job['channel']}:{job['recipient']}\t".encode() + orjson.dumps(job)
-        lane = (job["alert_id"], job["version"], job["channel"], job["tier"])
+        lane = (job["alert_id"], job["version"], job["channel"], job["tier"], shard(job["recipient"]))
         lines, _ = by_lane.setdefault(lane, ([], job.get("expires", expires)))
         lines.append(line)
     return by_lane

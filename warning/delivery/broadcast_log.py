@@ -9,8 +9,7 @@ from typing import Any
 
 import orjson
 
-from warning.keys import Keys
-from warning.queue import RETENTION_S
+from warning.keys import RETENTION_S, Keys
 
 
 class BroadcastLog:

@@ -17,8 +17,8 @@ import orjson
 import structlog
 
 from warning.delivery.receipts import Receipts
+from warning.keys import RETENTION_S
 from warning.models import DeliveryJob
-from warning.queue import RETENTION_S
 
 log = structlog.get_logger()
 
@@ -36,7 +36,7 @@ async def fall_back(receipts: Receipts, jobs: Sequence[DeliveryJob], reason: str
     store = receipts.store
     nxt = [n for n in (next_channel(job) for job in jobs) if n is not None]
     if nxt:
-        await store.enqueue(nxt)
+        await store.queue.enqueue(nxt)
     stranded = [job for job in jobs if not job.fallback]
     knocks = 0
     if stranded:
@@ -74,7 +74,7 @@ async def settle_receipts(receipts: Receipts, channel: str, finals: Sequence[Fin
     anything but *delivered* goes on to the recipient's next channel — one round trip to
     settle them all, one move per outcome. False where nothing awaited it (already
     settled, or timed out into the next channel)."""
-    jobs = await receipts.store.settle_many(channel, [f.delivery_id for f in finals])
+    jobs = await receipts.store.receipts.settle_many(channel, [f.delivery_id for f in finals])
     groups: dict[bytes, tuple[FinalReceipt, list[DeliveryJob]]] = {}
     for final, job in zip(finals, jobs, strict=True):
         if job is not None:

@@ -20,7 +20,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 
 from warning.models import DeliveryJob
-from warning.queue import DeliveryStore
+from warning.store import DeliveryStore
 
 log = structlog.get_logger()
 
@@ -91,7 +91,7 @@ class Receipts:
     async def move(self, jobs: Sequence[DeliveryJob], status: str, reason: str = "", **detail: Any) -> None:
         if not jobs:
             return
-        await self.store.transition(jobs, status, reason)
+        await self.store.receipts.transition(jobs, status, reason)
         await self.emit(jobs, status, reason, **detail)
 
     async def emit(self, jobs: Sequence[DeliveryJob], status: str, reason: str = "", **detail: Any) -> None:

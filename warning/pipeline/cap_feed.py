@@ -16,8 +16,8 @@ from warning.bootstrap import Container
 from warning.cap.model import read_message
 from warning.cap.signals import cap_signals, chain_key
 from warning.cap.validate import validate_cap
+from warning.keys import RETENTION_S
 from warning.pipeline.common import raw_topic, reject
-from warning.queue import RETENTION_S
 
 log = structlog.get_logger()
 

@@ -58,10 +58,11 @@ async def fan_out_batch(c: Container, alerts: Sequence[AlertVersion]) -> int:
     grid_ids = sorted({g.id for found in grids for g in found})
     async with c.redis.pipeline(transaction=False) as pipe:  # what targeting reads, with the records
         pipe.get(c.keys.grids_version)
-        await c.store.stage_records(pipe, alerts)
+        await c.store.alerts.stage_records(pipe, alerts)
         c.recipients.stage_staff(pipe, grid_ids)
         grids_version, *replies = await pipe.execute()
-    recorded = c.store.recorded(replies[:len(alerts)])
+    recorded = c.store.alerts.recorded(replies[:len(alerts)])
+    await c.store.alerts.index(alerts, recorded)
     workers, officers = c.recipients.staff_from(grid_ids, replies[len(alerts):])
     if await c.use_grids_version(grids_version):  # `warning grids import` replaced them: use the new ones
         grids = _grids_of(c, alerts)
@@ -137,33 +138,33 @@ def _texts(c: Container, alert: AlertVersion, languages: set[str]) -> dict[str, 
 
 
 async def _write(c: Container, plans: list[Plan]) -> dict[str, int]:
-    """Texts, jobs and alert grids of every plan in one pipeline; residents after, per alert.
-    Texts precede the jobs that need them: Redis runs a pipeline in order."""
+    """Texts and alert grids of every plan in one round trip, then their jobs in a second,
+    residents after, per alert. Texts are written before the jobs that need them: on Redis
+    Cluster they live on other masters, and one pipeline's order holds per node only."""
     batch = c.settings.enqueue_batch
-    calls: list[tuple[str, int]] = []  # (alert id, how many enqueue replies) in pipeline order
     async with c.redis.pipeline(transaction=False) as pipe:
         for p in plans:
             alert = p.alert
-            c.store.stage_texts(pipe, alert, _texts(c, alert, {job["language"] for job in p.jobs}))
-            expires = alert.expires.timestamp()
-            calls.append((alert.alert_id, await c.store.stage_enqueue(pipe, p.jobs, batch, expires)))
+            c.store.alerts.stage_texts(pipe, alert, _texts(c, alert, {job["language"] for job in p.jobs}))
             if p.grids:
                 pipe.sadd(c.keys.alert_grids(alert.alert_id), *p.grid_ids)
-                pipe.expire(c.keys.alert_grids(alert.alert_id), int(expires - alert.issued_at.timestamp()) + 7 * 86400)
-        waits = c.store.stage_wait(pipe)
+                pipe.expire(c.keys.alert_grids(alert.alert_id), int(alert.expires.timestamp()
+                                                                    - alert.issued_at.timestamp()) + 7 * 86400)
+        await pipe.execute()
+    calls: list[tuple[str, int]] = []  # (alert id, how many enqueue replies) in pipeline order
+    async with c.redis.pipeline(transaction=False) as pipe:
+        for p in plans:
+            calls.append((p.alert.alert_id,
+                          await c.store.queue.stage_enqueue(pipe, p.jobs, batch, p.alert.expires.timestamp())))
+        waits = c.store.replication.stage(pipe)
         results = await pipe.execute()
     if waits:
-        c.store.check_replicated(results.pop(), "enqueue")
+        c.store.replication.check(results.pop(), "enqueue")
     replies = iter(results)
-    added: dict[str, int] = {}
-    for p, (alert_id, n) in zip(plans, calls, strict=True):
-        next(replies)  # the texts
-        added[alert_id] = sum(int(next(replies)) for _ in range(n))
-        if p.grids:
-            next(replies), next(replies)
+    added = {alert_id: sum(int(next(replies)) for _ in range(n)) for alert_id, n in calls}
     for p in plans:
         if p.stubs:
-            added[p.alert.alert_id] += await c.store.enqueue_stubs(
+            added[p.alert.alert_id] += await c.store.queue.enqueue_stubs(
                 p.alert.alert_id, p.alert.version, p.alert.tier, p.stubs, batch=batch,
                 expires=p.alert.expires.timestamp())
     return added

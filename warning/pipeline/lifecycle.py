@@ -232,7 +232,7 @@ def register(app: faust.App, c: Container) -> None:
             on_timeout = c.lifecycle_config.policy.timeout_action(Tier(pending["alert"]["tier"]))
             jobs = approval_jobs(pending, officers, c.settings.escalation_levels, c.directory.area_name, now,
                                  on_timeout)
-            added = await c.store.enqueue(jobs)
+            added = await c.store.queue.enqueue(jobs)
             log.info("approvers_notified", alert_id=pending["alert"]["alert_id"], version=pending["version"],
                      level=pending["level"], approvers=sorted(j.recipient for j in jobs), enqueued=added)
 

@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 
 from warning.keys import Keys
 from warning.models import Ack
+from warning.store.alerts import AlertRecords
 
 
 class UnknownAlert(LookupError):
@@ -26,10 +27,10 @@ class AckOutcome:
 
 async def record_ack(redis: aioredis.Redis, keys: Keys, ack: Ack) -> tuple[Ack, bool]:
     """The ack with its version filled in, and whether it is the person's first for that version."""
-    version = await redis.hget(keys.alert(ack.alert_id), "version")
-    if version is None:
+    version = (await AlertRecords(redis, keys).current_versions([ack.alert_id]))[ack.alert_id]
+    if not version:
         raise UnknownAlert(f"no alert {ack.alert_id!r}")
-    ack = ack.model_copy(update={"version": ack.version or int(version)})
+    ack = ack.model_copy(update={"version": ack.version or version})
     first = bool(await redis.hsetnx(keys.acks(ack.alert_id), f"{ack.by}:v{ack.version}", ack.model_dump_json()))
     if first:
         await audit(redis, keys, ack.alert_id, orjson.loads(ack.model_dump_json()))

@@ -3,7 +3,8 @@
 The pure part says what a chain is (:func:`chain_timeout`, :func:`next_level`); the
 timers live in Redis so they survive any process: a sorted set of alert ids scored by
 when their next step is due, and a hash per chain. Firing a step is one Lua script that
-removes the timer, advances the chain and appends the step to an outbox stream — so two
+removes the timer, advances the chain and appends the step to an outbox stream (all
+under the ``{esc}`` hash tag: one Redis Cluster slot) — so two
 escalators racing for a due timer fire it once, and a crash after the script loses
 nothing: the outbox entry is processed (notifications enqueued idempotently, the event
 published) by whichever escalator reads it, and re-read if that one dies.
@@ -22,41 +23,7 @@ from redis.asyncio.client import Pipeline
 
 from warning.keys import Keys
 from warning.models import AlertVersion, Tier
-
-# KEYS: due set, outbox stream; ARGV: now, limit, key prefix for chain hashes.
-# A chain (re)started: its hash and its due time together, or neither. KEYS: the chain, the
-# due set; ARGV: TTL, due, alert id, then the chain's fields and values.
-_START = """
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
-"""
-
-_FIRE = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-local fired = 0
-for _, alert_id in ipairs(due) do
-  redis.call('ZREM', KEYS[1], alert_id)
-  local chain = ARGV[3] .. '{' .. alert_id .. '}'
-  if redis.call('HGET', chain, 'state') == 'running' then
-    local step = tonumber(redis.call('HGET', chain, 'step')) + 1
-    local levels = cjson.decode(redis.call('HGET', chain, 'levels'))
-    local timeout = tonumber(redis.call('HGET', chain, 'timeout_s'))
-    local at = tonumber(redis.call('HGET', chain, 'due'))
-    redis.call('HSET', chain, 'step', step, 'level', levels[step + 1])
-    if step + 1 < #levels then
-      redis.call('HSET', chain, 'due', at + timeout)
-      redis.call('ZADD', KEYS[1], at + timeout, alert_id)
-    else
-      redis.call('HSET', chain, 'state', 'exhausted', 'due', '')
-    end
-    redis.call('XADD', KEYS[2], '*', 'alert_id', alert_id, 'step', step, 'level', levels[step + 1],
-               'version', redis.call('HGET', chain, 'version'), 'due', at)
-    fired = fired + 1
-  end
-end
-return fired
-"""
+from warning.store.scripts import lua
 
 
 def chain_timeout(tier: Tier, timeouts: dict[str, float]) -> float | None:
@@ -81,8 +48,8 @@ class EscalationTimers:
         self.keys = keys
         self.levels = levels
         self.timeouts = timeouts
-        self._fire = redis.register_script(_FIRE)
-        self._start = redis.register_script(_START)
+        self._fire = redis.register_script(lua("escalation_fire", "warning.response"))
+        self._start = redis.register_script(lua("escalation_start", "warning.response"))
 
     async def on_version(self, alert: AlertVersion, now: float | None = None) -> str:
         """A new alert version: start the chain, restart it on an upgrade, end it on a cancel."""
@@ -124,9 +91,13 @@ class EscalationTimers:
 
     async def fire_due(self, now: float, limit: int = 100) -> int:
         """Advance every chain whose step is due; each step lands in the outbox once."""
-        prefix = self.keys.escalation("")[:-2]  # "<prefix>:esc:" — the script appends {alert_id}
-        return int(await self._fire(keys=[self.keys.escalation_due, self.keys.escalation_outbox],
-                                    args=[now, limit, prefix]))
+        due = [str(a) for a in await self.redis.zrangebyscore(self.keys.escalation_due, "-inf", now,
+                                                                 start=0, num=limit)]
+        if not due:
+            return 0
+        chains = [self.keys.escalation(alert_id) for alert_id in due]
+        return int(await self._fire(keys=[self.keys.escalation_due, self.keys.escalation_outbox, *chains],
+                                    args=[now, *due]))
 
     async def state(self, alert_id: str) -> dict[str, Any]:
         raw = {str(k): str(v) for k, v in (await self.redis.hgetall(self.keys.escalation(alert_id))).items()}

@@ -73,7 +73,7 @@ class Escalator:
 
     async def _notify(self, step: Step, now: float) -> None:
         c = self.c
-        raw = await c.redis.hget(c.keys.alert(step.alert_id), "version_json")
+        raw = await c.store.alerts.latest_json(step.alert_id)
         if not raw:
             return
         alert = AlertVersion.model_validate_json(raw)
@@ -92,7 +92,7 @@ class Escalator:
                 channel=target.channel, recipient=f"{officer['id']}#esc{step.step}", address=target.address,
                 language=target.language, text=escalation_text(alert, target.language, name, minutes),
                 expires=alert.expires.timestamp(), issued_at=now, fallback=list(target.fallback)))
-        added = await c.store.enqueue(jobs)
+        added = await c.store.queue.enqueue(jobs)
         event = {"event": "escalation", "alert_id": step.alert_id, "version": step.version, "step": step.step,
                  "level": step.level, "notified": sorted(o["id"] for o in officers), "due": step.due, "at": now}
         chain, mark = c.keys.escalation(step.alert_id), f"published:{step.step}"

@@ -35,12 +35,10 @@ async def grid_quorum(c: Container, alert_id: str) -> dict[str, Any]:
 
 
 async def alert_detail(c: Container, alert_id: str) -> dict[str, Any] | None:
-    status = await alert_status(c.redis, c.keys, alert_id)
+    status = await alert_status(c.store, alert_id)
     if status is None:
         return None
-    record = await c.redis.hgetall(c.keys.alert(alert_id))
-    versions = [orjson.loads(record[f"version_json:{v}"]) for v in range(1, status["version"] + 1)
-                if f"version_json:{v}" in record]
+    versions = await c.store.alerts.versions(alert_id, status["version"])
     targeted = {ch: counts.get("targeted", 0) for ch, counts in status["channels"].items()}
     return {**status, "versions": versions,
             "reach_pct": {ch: round(100 * status["reached"].get(ch, 0) / n, 1) for ch, n in targeted.items() if n},
