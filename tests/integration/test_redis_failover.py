@@ -148,8 +148,8 @@ async def test_enqueue_and_the_handoff_marks_wait_for_the_replica_and_say_when_i
             assert [e for e in logged if e["event"] == "redis_write_not_replicated"] == []
 
             lonely = DeliveryStore.create(alone, Keys(settings.redis_prefix), wait_replicas=1, wait_timeout_ms=20)
-            assert await lonely.enqueue(jobs) == 3  # written all the same
-            await lonely.transition(jobs[:1], "sending")
+            assert await lonely.queue.enqueue(jobs) == 3  # written all the same
+            await lonely.receipts.transition(jobs[:1], "sending")
         warned = [(e["what"], e["replicas"], e["wanted"]) for e in logged if e["event"] == "redis_write_not_replicated"]
         assert warned == [("enqueue", 0, 1), ("sending", 0, 1)]
     finally:

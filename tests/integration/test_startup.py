@@ -12,8 +12,9 @@ import pytest
 
 from warning import redis_client
 from warning.bootstrap import load_grids
-from warning.config import Settings
+from warning.config import ConfigError, Settings
 from warning.keys import Keys
+from warning.store.queue import check_shard_lanes
 from warning.targeting.importer import store_grids
 
 pytestmark = pytest.mark.integration
@@ -82,3 +83,23 @@ def test_the_worker_app_wires_its_agents_and_producer_settings(settings: Setting
         "cap-ingest", "evaluate", "lifecycle"]
     assert app.conf.producer_linger == 0.005
     assert app.producer.buffer.max_messages == PRODUCER_BUFFER_MAX > 1_000
+
+
+def test_shard_lanes_changed_under_queued_jobs_stop_startup_naming_the_setting(settings: Settings) -> None:
+    """Jobs queued with one lane, then a process configured with four: it refuses to start
+    (the recipients would move lanes); once the old lanes are drained, it starts and records 4."""
+    client = redis_client.connect_sync(settings.redis_url, decode_responses=True)
+    one, four = Keys(settings.redis_prefix), Keys(settings.redis_prefix, shards=4)
+    try:
+        check_shard_lanes(client, one, ["sms"])
+        client.xadd(one.queue("sms", "red"), {"job": "{}"})
+        with pytest.raises(ConfigError) as refused:
+            check_shard_lanes(client, four, ["sms"])
+        assert "WARNING_SHARD_LANES: 4" in str(refused.value) and "sms shard 0: 1" in str(refused.value)
+        assert "WARNING_SHARD_LANES=1" in str(refused.value)
+        assert client.get(one.shard_lanes) == "1"
+        client.delete(one.queue("sms", "red"))
+        check_shard_lanes(client, four, ["sms"])
+        assert client.get(one.shard_lanes) == "4"
+    finally:
+        client.close()
