@@ -23,14 +23,12 @@ from dataclasses import dataclass
 from functools import partial
 
 import structlog
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from consumers.notifier import Notifier, Outcome, Reconciling, Result
 from warning.delivery.fallback import fall_back
 from warning.delivery.receipts import Receipts
 from warning.models import DeliveryJob
-from warning.redis_client import where
+from warning.redis_client import REDIS_DOWN, where
 from warning.store import DeliveryStore
 from warning.store.queue import Claimed
 from warning.store.receipts import HANDED_OFF
@@ -103,7 +101,7 @@ class Worker:
                 await self.process(claimed, reclaimed=reclaimed)
                 handled += len(claimed)
                 delay = 0.2
-            except (RedisConnectionError, RedisTimeoutError) as exc:
+            except REDIS_DOWN as exc:
                 # Redis restarting: what was claimed and not acknowledged is still pending in
                 # the stream (AOF keeps it) and is reclaimed; wait and carry on, never exit.
                 log.error("redis_unavailable_retrying", channel=self.channel, error=str(exc), retry_in_s=delay,
@@ -240,7 +238,7 @@ class Worker:
             try:
                 await write()
                 return
-            except (RedisConnectionError, RedisTimeoutError) as exc:
+            except REDIS_DOWN as exc:
                 if self._stop.is_set():
                     raise
                 log.error("redis_unavailable_retrying", channel=self.channel, step=step, error=str(exc),

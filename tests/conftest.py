@@ -4,6 +4,7 @@ starts them (or reuses a running stack) and stops only what it started."""
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import socket
 import sys
@@ -12,6 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 import pytest
@@ -108,6 +110,16 @@ def _delete_keys(settings: Settings) -> None:
             client.delete(*batch)
     finally:
         client.close()
+
+
+def deploy_local(name: str) -> ModuleType:
+    """A module of deploy/local/ (scripts, not a package), loaded by path as its own name."""
+    spec = importlib.util.spec_from_file_location(f"local_{name}", ROOT / "deploy" / "local" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses resolve their annotations through it
+    spec.loader.exec_module(module)
+    return module
 
 
 def free_port() -> int:

@@ -10,13 +10,12 @@ from typing import Any
 
 import faust
 import structlog
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from warning import heartbeat
 from warning.bootstrap import Container
 from warning.faust_recovery import TableManager, filter_fetches
 from warning.pipeline import cap_feed, evaluate, lifecycle
+from warning.redis_client import REDIS_OR_SOCKET_DOWN
 
 
 def create_app(container: Container) -> faust.App:
@@ -67,7 +66,7 @@ def _beat(app: faust.App, c: Container) -> None:
     async def beat() -> None:
         try:
             await heartbeat.beat(c.redis, c.keys, c.pulse)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except REDIS_OR_SOCKET_DOWN as exc:
             structlog.get_logger().warning("heartbeat_skipped", role=c.pulse.role, error=str(exc))
 
     app.task(beat)  # at once, then every BEAT_S (a Faust timer first waits its interval)

@@ -15,11 +15,12 @@ from typing import Any
 import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from warning import redis_client
 from warning.cap.render import CapStyle, render_cap
-from warning.config import CHANNELS, Settings, load_settings
+from warning.config import CHANNELS, ConfigError, Settings, load_settings
 from warning.control.policy import load_policy
 from warning.control.silences import SilenceStore
 from warning.delivery import providers
@@ -121,6 +122,14 @@ class Container:
 REDIS_STARTUP_WAIT_S = 30.0
 
 
+def _unreachable(settings: Settings, wait_s: float, exc: Exception) -> ConfigError:
+    """A Redis Cluster none of whose named nodes answered (or that is no cluster) stops startup."""
+    shown = redis_client.without_password(settings.redis_url)
+    return ConfigError(f"WARNING_REDIS_URL: {shown}: no node answered as a Redis Cluster within {wait_s:.0f} s "
+                       f"({exc}). Name at least one reachable node of the cluster (host:port[,host:port…]), "
+                       "or use redis:// for one Redis")
+
+
 def load_grids(settings: Settings, keys: Keys, wait_s: float = REDIS_STARTUP_WAIT_S) -> tuple[GridRegistry, str | None]:
     """The imported registry from Redis, else the bundled demo grids (and, in the same
     connection, the queues' shard lanes checked against the setting).
@@ -130,20 +139,26 @@ def load_grids(settings: Settings, keys: Keys, wait_s: float = REDIS_STARTUP_WAI
     deadline = time.monotonic() + wait_s
     delay = 0.1
     while True:
-        client = redis_client.connect_sync(settings.redis_url, decode_responses=True, socket_connect_timeout=wait_s)
+        client: Any = None
         try:
+            client = redis_client.connect_sync(settings.redis_url, decode_responses=True,
+                                               socket_connect_timeout=min(wait_s, 5.0))
             version, raw = client.get(keys.grids_version), client.get(keys.grids)
             check_shard_lanes(client, keys, CHANNELS)
             break
-        except (RedisConnectionError, RedisTimeoutError) as exc:  # BusyLoadingError is one
+        except (RedisConnectionError, RedisTimeoutError, RedisClusterException) as exc:  # BusyLoadingError is one
             if time.monotonic() + delay > deadline:
+                if isinstance(exc, RedisClusterException) or client is None:
+                    raise _unreachable(settings, wait_s, exc) from exc
                 raise
             say = structlog.get_logger().warning if wait_s > 5 else structlog.get_logger().info  # a command: one line
-            say("redis_unavailable_waiting", error=str(exc), retry_in_s=delay, **redis_client.where(client))
+            where = redis_client.where(client) if client is not None else {"setting": "WARNING_REDIS_URL"}
+            say("redis_unavailable_waiting", error=str(exc), retry_in_s=delay, **where)
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
         finally:
-            client.close()
+            if client is not None:
+                client.close()
     if raw:
         return GridRegistry.from_geojson(raw, "redis"), str(version) if version is not None else None
     bundled = resources.files("warning.data").joinpath("demo-grids.geojson").read_bytes()

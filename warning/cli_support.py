@@ -8,12 +8,11 @@ from typing import Any
 
 import orjson
 from kafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from rich.console import Console
 
 from warning import redis_client
 from warning.config import load_settings
+from warning.redis_client import REDIS_DOWN
 
 console = Console(stderr=True)
 
@@ -51,7 +50,6 @@ def print_json(value: Any) -> None:
     sys.stdout.write(orjson.dumps(value).decode() + "\n")
 
 
-REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)  # BusyLoadingError is a ConnectionError
 KAFKA_DOWN = (KafkaTimeoutError, KafkaConnectionError, NodeNotReadyError)
 UNREACHABLE = (*REDIS_DOWN, *KAFKA_DOWN)
 

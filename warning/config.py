@@ -200,15 +200,15 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: str) -> str:
-        from warning.redis_client import SENTINEL_SCHEME, parse_sentinel
+        from warning.redis_client import CLUSTER_SCHEME, SENTINEL_SCHEME, parse_cluster, parse_sentinel
 
         if value.startswith(SENTINEL_SCHEME):
             parse_sentinel(value)  # a ValueError names what is wrong
-        elif value.startswith("redis+cluster://"):
-            raise ValueError("Redis Cluster is not supported yet: use one Redis (redis://) or Sentinel-managed "
-                             "failover (redis+sentinel://host:26379/SERVICE/DB)")
+        elif value.startswith(CLUSTER_SCHEME):
+            parse_cluster(value)
         elif not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError(f"expected redis://host:port/db or redis+sentinel://host:port/SERVICE/DB, got {value!r}")
+            raise ValueError("expected redis://host:port/db, redis+sentinel://host:port/SERVICE/DB or "
+                             f"redis+cluster://host:port[,host:port…], got {value!r}")
         return value
 
     @field_validator("cap_severity")

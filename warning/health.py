@@ -16,13 +16,12 @@ import time
 from dataclasses import dataclass
 
 import httpx
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from warning import redis_client
 from warning.config import Settings
 from warning.heartbeat import ALIVE_S, ROLES, beats_here
 from warning.keys import Keys
+from warning.redis_client import REDIS_OR_SOCKET_DOWN
 
 STUCK_S = 120.0
 
@@ -42,8 +41,9 @@ async def check(settings: Settings, role: str, ready: bool) -> Health:
     redis = redis_client.connect(settings.redis_url, decode_responses=True, socket_connect_timeout=3)
     try:
         beats = await asyncio.wait_for(beats_here(redis, Keys(settings.redis_prefix), role), timeout=5)
-    except (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError) as exc:
-        return Health(False, f"Redis at {settings.redis_url} (WARNING_REDIS_URL) does not answer: {exc}")
+    except REDIS_OR_SOCKET_DOWN as exc:  # TimeoutError (wait_for's) is an OSError
+        shown = redis_client.without_password(settings.redis_url)
+        return Health(False, f"Redis at {shown} (WARNING_REDIS_URL) does not answer: {exc}")
     finally:
         await redis.aclose()
     if not beats:

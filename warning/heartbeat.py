@@ -22,10 +22,9 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 import structlog
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from warning.keys import Keys
+from warning.redis_client import REDIS_OR_SOCKET_DOWN
 
 BEAT_S = 5.0
 ALIVE_S = 30.0  # no beat for this long: the process is gone
@@ -71,7 +70,7 @@ async def beating(redis: aioredis.Redis, keys: Keys, pulse: Pulse) -> AsyncItera
         while True:
             try:
                 await beat(redis, keys, pulse)
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            except REDIS_OR_SOCKET_DOWN as exc:
                 structlog.get_logger().warning("heartbeat_skipped", role=pulse.role, error=str(exc))
             await asyncio.sleep(BEAT_S)
 

@@ -168,11 +168,12 @@ class Keys:
 
     def heartbeats(self, role: str) -> str:
         """Sorted set: a role's process instances by their last heartbeat (warning/heartbeat.py)."""
-        return f"{self.prefix}:heartbeats:{role}"
+        return f"{self.prefix}:heartbeats:{{hb:{role}}}"
 
     def heartbeat_info(self, role: str, instance: str) -> str:
-        """String: what an instance's last heartbeat said (host, pid, when it last took work)."""
-        return f"{self.prefix}:heartbeat:{role}:{instance}"
+        """String: what an instance's last heartbeat said (host, pid, when it last took work);
+        under its role's tag, so one MGET reads a role's instances on Redis Cluster."""
+        return f"{self.prefix}:heartbeat:{{hb:{role}}}:{instance}"
 
     @property
     def tokens(self) -> str:

@@ -10,24 +10,44 @@ so the bytes on the wire are the same (a test checks).
 ``redis+sentinel://[:password@]host:port[,host:port…]/SERVICE[/DB]`` names the Sentinels
 and the service they watch: the client asks them for the master, and again after a
 failover (a single-shard deployment's high availability).
+
+``redis+cluster://[:password@]host:port[,host:port…]`` names some nodes of a Redis
+Cluster: the client learns the slot map from the first that answers and follows MOVED
+and failovers. Every script and MULTI of the pipeline touches one hash slot
+(tests/unit/test_key_slots.py). A script staged in a cluster pipeline runs as EVAL (its
+body, ≤ 1.5 KB): the pipeline goes to several masters, and a promoted replica has no
+scripts cached, so a staged EVALSHA could fail with NOSCRIPT mid-batch.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
 import redis
 import redis.asyncio as aioredis
+from redis import exceptions
+from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
+from redis.asyncio.cluster import ClusterPipeline as AsyncClusterPipeline
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.asyncio.sentinel import SentinelConnectionPool as AsyncSentinelPool
 from redis.asyncio.sentinel import SentinelManagedConnection
+from redis.cluster import ClusterNode
+from redis.commands.core import AsyncScript
 from redis.connection import HiredisRespSerializer
 from redis.sentinel import Sentinel, SentinelConnectionPool
 from redis.utils import HIREDIS_AVAILABLE
 
 SENTINEL_SCHEME = "redis+sentinel://"
+CLUSTER_SCHEME = "redis+cluster://"
+
+# What a Redis outage raises — a restart, a failover, a cluster slot without a master for
+# the seconds until its replica is promoted: a loop retries it, never dies of it.
+REDIS_DOWN: tuple[type[Exception], ...] = (
+    exceptions.ConnectionError, exceptions.TimeoutError, exceptions.ClusterError, exceptions.TryAgainError,
+    exceptions.SlotNotCoveredError, exceptions.ReadOnlyError)
+REDIS_OR_SOCKET_DOWN: tuple[type[Exception], ...] = (*REDIS_DOWN, OSError)  # where a socket error can surface too
 
 
 class HiredisPackedConnection(aioredis.Connection):
@@ -74,6 +94,35 @@ def parse_sentinel(url: str) -> SentinelAddress:
     return SentinelAddress(sentinels, parts[0], int(parts[1]) if len(parts) == 2 else 0, password)
 
 
+@dataclass(frozen=True)
+class ClusterAddress:
+    nodes: list[tuple[str, int]]
+    password: str | None = None
+
+
+def parse_cluster(url: str) -> ClusterAddress:
+    """The nodes of a ``redis+cluster://`` URL, or a ValueError saying what is wrong
+    (a cluster has one database: a /DB other than 0 is refused)."""
+    rest = url.removeprefix(CLUSTER_SCHEME)
+    auth, _, location = rest.rpartition("@")
+    hosts, _, path = location.partition("/")
+    if path.strip("/") not in ("", "0"):
+        raise ValueError(f"{url!r}: a Redis Cluster has database 0 only, got /{path.strip('/')}")
+    nodes = []
+    for address in hosts.split(","):
+        host, _, port = address.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"{url!r}: node address {address!r} is not host:port "
+                             "(redis+cluster://host:port[,host:port…])")
+        nodes.append((host, int(port)))
+    password = unquote(auth.partition(":")[2]) or None if auth else None
+    return ClusterAddress(nodes, password)
+
+
+def is_cluster(client: Any) -> bool:
+    return isinstance(client, aioredis.RedisCluster | redis.RedisCluster | AsyncClusterPipeline)
+
+
 def without_password(url: str) -> str:
     """The URL as a log line or an error may show it: any password replaced by ***."""
     scheme, sep, rest = url.partition("://")
@@ -85,6 +134,8 @@ def without_password(url: str) -> str:
 
 def where(client: Any) -> dict[str, str]:
     """Which Redis a retry log line is about: its address and the setting that names it (never a password)."""
+    if is_cluster(client):
+        return {"redis": "cluster " + ",".join(n.name for n in client.get_primaries()), "setting": "WARNING_REDIS_URL"}
     pool = client.connection_pool
     if isinstance(pool, AsyncSentinelPool | SentinelConnectionPool):
         return {"redis": f"sentinel service {pool.service_name}", "setting": "WARNING_REDIS_URL"}
@@ -98,9 +149,49 @@ def _sentinel_options(options: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in options.items() if k.startswith("socket_")}
 
 
+class PipelinedScript(AsyncScript):
+    """A script that, staged in a cluster pipeline, is sent as EVAL (see the module's note)."""
+
+    async def __call__(self, keys: Any = None, args: Any = None, client: Any = None) -> Any:
+        if isinstance(client, AsyncClusterPipeline):
+            keys, args = list(keys or []), list(args or [])
+            # staged, not awaited: awaiting a cluster pipeline (re)initializes it, dropping its stack
+            return client.eval(cast(str, self.script), len(keys), *keys, *args)
+        return await super().__call__(keys, args, client)
+
+
+class WarningCluster(aioredis.RedisCluster):
+    """redis-py's asyncio cluster client, its scripts safe in pipelines and its commands
+    packed by hiredis as on one Redis."""
+
+    def register_script(self, script: Any) -> AsyncScript:  # type: ignore[override]
+        return PipelinedScript(self, script)
+
+    def pack_with_hiredis(self) -> None:
+        # redis-py's asyncio cluster takes no connection class: it is set where every node,
+        # the known and those found later, takes it from.
+        self.connection_kwargs["connection_class"] = HiredisPackedConnection
+        self.nodes_manager.connection_kwargs["connection_class"] = HiredisPackedConnection
+        for node in (*self.startup_nodes, *self.nodes_manager.startup_nodes.values()):
+            node.connection_class = HiredisPackedConnection
+
+
+def connect_cluster(url: str, **options: Any) -> WarningCluster:
+    address = parse_cluster(url)
+    client = WarningCluster(startup_nodes=[AsyncClusterNode(h, p) for h, p in address.nodes],
+                            password=address.password, **options)
+    if HIREDIS_AVAILABLE:
+        client.pack_with_hiredis()
+    return client
+
+
 def connect(url: str, **options: Any) -> aioredis.Redis:
     """An asyncio client for ``url``; plain TCP connections pack with hiredis when it is installed
-    (a ``rediss://`` or ``unix://`` URL picks its own connection class, as redis-py does)."""
+    (a ``rediss://`` or ``unix://`` URL picks its own connection class, as redis-py does).
+    A cluster client is returned as the ``Redis`` it stands in for (the same commands)."""
+    if url.startswith(CLUSTER_SCHEME):
+        cluster: Any = connect_cluster(url, **options)
+        return cast(aioredis.Redis, cluster)
     if url.startswith(SENTINEL_SCHEME):
         address = parse_sentinel(url)
         if HIREDIS_AVAILABLE:
@@ -115,8 +206,16 @@ def connect(url: str, **options: Any) -> aioredis.Redis:
     return aioredis.Redis.from_url(url, **options)
 
 
+def _sync_cluster(address: ClusterAddress, options: dict[str, Any]) -> redis.RedisCluster:
+    nodes = [ClusterNode(h, p) for h, p in address.nodes]  # type: ignore[no-untyped-call]
+    return redis.RedisCluster(startup_nodes=nodes, password=address.password, **options)
+
+
 def connect_sync(url: str, **options: Any) -> redis.Redis:
-    """A synchronous client for ``url`` (commands a person runs, imports, the bench), Sentinel or not."""
+    """A synchronous client for ``url`` (commands a person runs, imports, the bench): one
+    Redis, Sentinel or a cluster (which raises RedisClusterException when no node answers)."""
+    if url.startswith(CLUSTER_SCHEME):
+        return cast(redis.Redis, _sync_cluster(parse_cluster(url), options))
     if url.startswith(SENTINEL_SCHEME):
         address = parse_sentinel(url)
         sentinel = Sentinel(address.sentinels,  # type: ignore[no-untyped-call]

@@ -9,7 +9,8 @@ Redis PING), never a sleep. Addresses come from ``WARNING_KAFKA_BOOTSTRAP`` and
 Usage: python deploy/local/stack.py up|down [kafka|redis ...]|running|status|ready|restart-redis|browser|tools
        python deploy/local/stack.py up --kafka-nodes 3      (or WARNING_KAFKA_NODES=3; see kraft.py)
        python deploy/local/stack.py kill-kafka|start-kafka NODE_ID|leader|follower   (a cluster node: kill -9, start)
-       python deploy/local/stack.py kill-redis-master   (WARNING_REDIS_URL=redis+sentinel://…: see sentinel.py)
+       python deploy/local/stack.py kill-redis-master   (WARNING_REDIS_URL=redis+sentinel://… or
+                                                          redis+cluster://…: see sentinel.py, redis_cluster.py)
 
 ``running`` prints the services this stack runs (a live pid file), one a line: whoever
 starts the stack because nothing answered stops afterwards only what was not running
@@ -34,6 +35,7 @@ from urllib.parse import urlparse
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling modules, also when loaded by path
 import debian
 import kraft
+import redis_cluster
 import sentinel
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -182,6 +184,8 @@ def _redis_ready() -> bool:
     if sentinel.is_sentinel(REDIS_URL):
         service, group = sentinel.members(REDIS_URL, RUN)
         return sentinel.ready(service, group)
+    if redis_cluster.is_cluster(REDIS_URL):
+        return redis_cluster.ready(redis_cluster.nodes(REDIS_URL, RUN))
     return bool(redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping())
 
 
@@ -205,8 +209,34 @@ def failover_up() -> str:
             f"one replica; data under {master.home.parent})")
 
 
+def cluster_up() -> str:
+    """Six cluster nodes (deploy/local/redis_cluster.py), each reused if it runs; joined
+    into 3 masters + 3 replicas the first time."""
+    group = redis_cluster.nodes(REDIS_URL, RUN)
+    server = _redis_server()
+    for node in group:
+        if not _pid_alive(node.pidfile):
+            if _listening(node.host, node.port):
+                raise StackError(f"port {node.port} is taken by another process; set WARNING_REDIS_URL's port "
+                                 f"(the cluster uses it and the {redis_cluster.NODES - 1} above it)")
+            node.home.mkdir(parents=True, exist_ok=True)
+            subprocess.run([server, *redis_cluster.server_args(node)], check=True)
+    _wait("Redis Cluster node", lambda: all(_listening(n.host, n.port) for n in group), group[0].log)
+    if not redis_cluster.formed(group):
+        redis_cluster.create(group)
+    _wait("Redis Cluster", functools.partial(redis_cluster.ready, group), group[0].log)
+    return (f"Redis Cluster on {group[0].host}:{group[0].port}-{group[-1].port} (3 masters + 3 replicas; "
+            f"data under {group[0].home.parent})")
+
+
 def kill_redis_master() -> None:
-    """kill -9 of the master the Sentinel names (the chaos bench's master kill)."""
+    """kill -9 of a master (the chaos bench's master kill): the Sentinel's, or a cluster's."""
+    if redis_cluster.is_cluster(REDIS_URL):
+        node = redis_cluster.a_master(redis_cluster.nodes(REDIS_URL, RUN))
+        if pid := _pid_alive(node.pidfile):
+            os.kill(pid, signal.SIGKILL)
+        say(f"{node.name}:{node.port}")
+        return
     service, group = sentinel.members(REDIS_URL, RUN)
     _, port = sentinel.current_master(group[2], service)
     member = sentinel.member_at(group, port, StackError)
@@ -218,6 +248,8 @@ def kill_redis_master() -> None:
 def redis_up() -> str:
     if sentinel.is_sentinel(REDIS_URL):
         return failover_up()
+    if redis_cluster.is_cluster(REDIS_URL):
+        return cluster_up()
     url = urlparse(REDIS_URL)
     host, port = url.hostname or "127.0.0.1", url.port or 6379
     home = RUN / "redis"
@@ -267,9 +299,14 @@ def _pidfiles(service: str, every: bool = False) -> list[tuple[str, Path]]:
     """A service's processes. Kafka's are the nodes WARNING_KAFKA_BOOTSTRAP names (one, or
     a cluster's three); ``every`` adds any other Kafka node started from this directory."""
     if service == "redis":
-        named = ([(m.name, m.pidfile) for m in sentinel.members(REDIS_URL, RUN)[1]] if sentinel.is_sentinel(REDIS_URL)
-                 else [SERVICES["redis"]])
-        others = [SERVICES["redis"], *((m.name, m.pidfile) for m in sentinel.started(RUN))] if every else []
+        if sentinel.is_sentinel(REDIS_URL):
+            named = [(m.name, m.pidfile) for m in sentinel.members(REDIS_URL, RUN)[1]]
+        elif redis_cluster.is_cluster(REDIS_URL):
+            named = [(n.name, n.pidfile) for n in redis_cluster.nodes(REDIS_URL, RUN)]
+        else:
+            named = [SERVICES["redis"]]
+        others = [SERVICES["redis"], *((m.name, m.pidfile) for m in sentinel.started(RUN)),
+                  *((n.name, n.pidfile) for n in redis_cluster.started(RUN))] if every else []
         return named + [p for p in others if p not in named]
     if service != "kafka":
         return [SERVICES[service]]
@@ -334,6 +371,9 @@ def restart_redis() -> None:
         service, group = sentinel.members(REDIS_URL, RUN)
         master = sentinel.member_at(group, sentinel.current_master(group[2], service)[1], StackError)
         say(_stop(master.name, master.pidfile))
+    elif redis_cluster.is_cluster(REDIS_URL):
+        for node in redis_cluster.nodes(REDIS_URL, RUN):
+            say(_stop(node.name, node.pidfile))
     else:
         say(_stop(*SERVICES["redis"]))
     say(redis_up())

@@ -36,9 +36,14 @@ def test_hiredis_packs_the_bytes_redis_py_packs(command: str | bytes, args: list
 async def test_a_script_call_of_thousands_of_arguments_round_trips(settings: Settings) -> None:
     client = redis_client.connect(settings.redis_url, decode_responses=True)
     try:
-        assert isinstance(client.connection_pool.connection_class(), redis_client.HiredisPackedConnection)
+        if redis_client.is_cluster(client):  # every node's connections, as they are made
+            assert await client.ping()
+            made = [node.acquire_connection() for node in client.get_nodes()]  # type: ignore[attr-defined]
+            assert made and all(isinstance(c, redis_client.HiredisPackedConnection) for c in made)
+        else:
+            assert isinstance(client.connection_pool.connection_class(), redis_client.HiredisPackedConnection)
         now = time.time()
-        keys = [f"{settings.redis_prefix}:k{i}" for i in range(500)]
+        keys = [f"{settings.redis_prefix}:{{big}}:k{i}" for i in range(500)]  # one slot, as a script's keys
         args = [x for i in range(500) for x in (i, now + i, f"文本{i}")]
         total = await client.eval("local s = 0 for i = 1, #ARGV, 3 do redis.call('HSET', KEYS[(i + 2) / 3], "
                                   "'at', ARGV[i + 1], 'text', ARGV[i + 2]) s = s + tonumber(ARGV[i]) end return s",

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +18,7 @@ from types import ModuleType
 import pytest
 from structlog.testing import capture_logs
 
-from tests.conftest import wait_for
+from tests.conftest import deploy_local, wait_for
 from warning import redis_client
 from warning.config import ConfigError, Settings, load_settings
 from warning.keys import Keys
@@ -28,16 +26,8 @@ from warning.models import DeliveryJob, Tier
 from warning.store import DeliveryStore
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
 
 
-def _sentinel_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("local_sentinel", ROOT / "deploy" / "local" / "sentinel.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses resolve their annotations through it
-    spec.loader.exec_module(module)
-    return module
 
 
 def _three_free_ports() -> int:
@@ -53,7 +43,7 @@ def _three_free_ports() -> int:
 
 @pytest.fixture
 def failover_set(tmp_path: Path) -> Iterator[tuple[str, ModuleType, list[object]]]:
-    sentinel = _sentinel_module()
+    sentinel = deploy_local("sentinel")
     url = f"redis+sentinel://127.0.0.1:{_three_free_ports()}/mysvc/0"
     service, group = sentinel.members(url, tmp_path)
     master, replica, watcher = group
@@ -113,12 +103,20 @@ async def test_the_client_follows_the_master_through_a_failover_and_keeps_what_w
     ("redis+sentinel://127.0.0.1:26379", "names no service"),
     ("redis+sentinel://127.0.0.1:26379/svc/x", "expected /SERVICE or /SERVICE/DB"),
     ("redis+sentinel://127.0.0.1/svc", "Sentinel address '127.0.0.1' is not host:port"),
-    ("redis+cluster://127.0.0.1:7000", "Redis Cluster is not supported yet"),
+    ("redis+cluster://127.0.0.1:7000/3", "a Redis Cluster has database 0 only"),
+    ("redis+cluster://127.0.0.1:7000,127.0.0.1", "node address '127.0.0.1' is not host:port"),
+    ("memcached://127.0.0.1:7000", "expected redis://host:port/db, redis+sentinel://"),
 ])
 def test_a_bad_redis_url_stops_startup_naming_the_setting(url: str, message: str) -> None:
     with pytest.raises(ConfigError) as refused:
         load_settings(redis_url=url)
     assert "redis_url" in str(refused.value) and message in str(refused.value)
+
+
+def test_a_cluster_url_names_its_nodes_and_password() -> None:
+    address = redis_client.parse_cluster("redis+cluster://:s%40cret@10.0.0.1:7000,10.0.0.2:7001/0")
+    assert address == redis_client.ClusterAddress([("10.0.0.1", 7000), ("10.0.0.2", 7001)], "s@cret")
+    assert redis_client.parse_cluster("redis+cluster://h:1").password is None
 
 
 def test_a_sentinel_url_names_the_sentinels_service_db_and_password() -> None:
@@ -147,11 +145,14 @@ async def test_enqueue_and_the_handoff_marks_wait_for_the_replica_and_say_when_i
             assert await store.receipts.statuses(jobs) == ["sent"] * 3
             assert [e for e in logged if e["event"] == "redis_write_not_replicated"] == []
 
-            lonely = DeliveryStore.create(alone, Keys(settings.redis_prefix), wait_replicas=1, wait_timeout_ms=20)
+            # This run's own Redis, asked for one replica more than it has (a cluster's masters have one)
+            has = 1 if redis_client.is_cluster(alone) else 0
+            lonely = DeliveryStore.create(alone, Keys(settings.redis_prefix), wait_replicas=has + 1,
+                                          wait_timeout_ms=20)
             assert await lonely.queue.enqueue(jobs) == 3  # written all the same
             await lonely.receipts.transition(jobs[:1], "sending")
         warned = [(e["what"], e["replicas"], e["wanted"]) for e in logged if e["event"] == "redis_write_not_replicated"]
-        assert warned == [("enqueue", 0, 1), ("sending", 0, 1)]
+        assert warned == [("enqueue", has, has + 1), ("sending", has, has + 1)]
     finally:
         await replicated.aclose()
         await alone.aclose()

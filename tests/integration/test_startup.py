@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 import orjson
 import pytest
 
+from tests.conftest import free_port
 from warning import redis_client
 from warning.bootstrap import load_grids
 from warning.config import ConfigError, Settings
@@ -37,6 +38,8 @@ def _pipe(src: socket.socket, dst: socket.socket) -> None:
 def test_a_process_started_while_redis_loads_its_aof_waits_and_then_loads_the_grids(settings: Settings) -> None:
     """The first two connections get Redis's LOADING reply (as right after a restart, which
     killed the restarted Faust worker in the chaos bench); the third reaches the real Redis."""
+    if settings.redis_url.startswith(redis_client.CLUSTER_SCHEME):
+        pytest.skip("one Redis behind a proxy; a cluster's startup wait is the unreachable-nodes test's")
     keys = Keys(settings.redis_prefix)
     real = redis_client.connect_sync(settings.redis_url)
     store_grids(real, keys, orjson.dumps(GRID), "test")
@@ -103,3 +106,29 @@ def test_shard_lanes_changed_under_queued_jobs_stop_startup_naming_the_setting(s
         assert client.get(one.shard_lanes) == "4"
     finally:
         client.close()
+
+
+def test_a_cluster_url_whose_nodes_do_not_answer_stops_startup_naming_the_setting(settings: Settings) -> None:
+    """Two addresses where nothing listens: after the startup wait, a ConfigError that names
+    WARNING_REDIS_URL, the nodes and what to do (and never the password)."""
+    dead = [free_port(), free_port()]
+    url = f"redis+cluster://:s3cret@127.0.0.1:{dead[0]},127.0.0.1:{dead[1]}"
+    with pytest.raises(ConfigError) as refused:
+        load_grids(settings.model_copy(update={"redis_url": url}), Keys(settings.redis_prefix), wait_s=0.5)
+    message = str(refused.value)
+    assert message.startswith("WARNING_REDIS_URL: redis+cluster://:***@127.0.0.1:")
+    assert "no node answered as a Redis Cluster" in message and "Name at least one reachable node" in message
+    assert "s3cret" not in message
+
+
+def test_a_single_redis_named_as_a_cluster_stops_startup(settings: Settings) -> None:
+    """The local Redis (not cluster-enabled) behind a redis+cluster:// URL is refused, not used."""
+    if settings.redis_url.startswith(redis_client.CLUSTER_SCHEME):
+        pytest.skip("this run's Redis is a cluster")
+    address = urlparse(settings.redis_url) if "://" in settings.redis_url else None
+    if address is None or address.hostname is None or settings.redis_url.startswith("redis+sentinel"):
+        pytest.skip("needs a plain redis:// URL")
+    url = f"redis+cluster://{address.hostname}:{address.port or 6379}"
+    with pytest.raises(ConfigError) as refused:
+        load_grids(settings.model_copy(update={"redis_url": url}), Keys(settings.redis_prefix), wait_s=0.5)
+    assert "WARNING_REDIS_URL" in str(refused.value) and "no node answered as a Redis Cluster" in str(refused.value)

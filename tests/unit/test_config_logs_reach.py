@@ -19,7 +19,8 @@ def test_bad_env_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> No
         load_settings()
 
 
-def test_bad_file_value_names_the_file_and_field(tmp_path: Path) -> None:
+def test_bad_file_value_names_the_file_and_field(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WARNING_REDIS_URL", raising=False)  # the environment would win over the file
     path = tmp_path / "warning.yaml"
     path.write_text("redis_url: localhost:6379\n")
     with pytest.raises(ConfigError) as err:

@@ -132,3 +132,11 @@ class _Silence:
 
     def model_dump_json(self) -> str:
         return "{}"
+
+
+def test_a_roles_heartbeats_share_one_slot_for_the_mget_that_reads_them() -> None:
+    keys = Keys("t")
+    for role in ("worker", "consumer", "api"):
+        slots = {key_slot(k.encode()) for k in
+                 [keys.heartbeats(role), *(keys.heartbeat_info(role, f"host-{n}") for n in range(20))]}
+        assert len(slots) == 1, role

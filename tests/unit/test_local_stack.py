@@ -4,29 +4,23 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import importlib.util
 import os
 import signal
 import subprocess
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+
+from tests.conftest import deploy_local
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def stack_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("local_stack", ROOT / "deploy" / "local" / "stack.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_a_cluster_id_never_starts_with_a_dash_and_is_a_uuid_in_url_safe_base64() -> None:
     """Kafka's StorageTool read an id starting with '-' as an option: 1 fresh stack in 64 did not start."""
-    cluster_id = stack_module().kraft.cluster_id
+    cluster_id = deploy_local("stack").kraft.cluster_id
     ids = [cluster_id() for _ in range(3000)]  # ~47 would start with '-' unguarded
     assert not [i for i in ids if i.startswith("-")]
     assert all(len(i) == 22 and len(base64.urlsafe_b64decode(i + "==")) == 16 for i in ids)
@@ -52,7 +46,7 @@ def test_down_stops_only_the_named_services_and_running_lists_the_live_ones(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """Whoever started a half-running stack stops only its own half (a test session once
     stopped the Redis a bench was restarting)."""
-    stack = stack_module()
+    stack = deploy_local("stack")
     pids = {"kafka": _daemon(), "redis": _daemon()}
     try:
         services = {}
@@ -60,6 +54,7 @@ def test_down_stops_only_the_named_services_and_running_lists_the_live_ones(
             (pidfile := tmp_path / f"{name}.pid").write_text(str(pid))
             services[name] = (name.title(), pidfile)
         monkeypatch.setattr(stack, "SERVICES", services)
+        monkeypatch.setattr(stack, "REDIS_URL", "redis://127.0.0.1:36379/0")  # one Redis, whatever this run uses
         assert stack.main(["stack.py", "running"]) == 0
         assert capsys.readouterr().out.split() == ["kafka", "redis"]
 
@@ -78,12 +73,12 @@ def test_down_stops_only_the_named_services_and_running_lists_the_live_ones(
 @pytest.mark.parametrize("argv", [["down", "postgres"], ["up", "kafka"], ["running", "redis"], [], ["start"]])
 def test_unknown_commands_and_services_are_refused_with_the_usage(
         argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    assert stack_module().main(["stack.py", *argv]) == 2
+    assert deploy_local("stack").main(["stack.py", *argv]) == 2
     assert "Usage: python deploy/local/stack.py up|down [kafka|redis ...]" in capsys.readouterr().err
 
 
 def test_kafka_nodes_come_from_the_bootstrap_list_or_two_ports_apart(tmp_path: Path) -> None:
-    kraft = stack_module().kraft
+    kraft = deploy_local("stack").kraft
     (single,) = kraft.nodes("127.0.0.1:39092", tmp_path)
     assert (single.node_id, single.port, single.controller_port, single.home) == (1, 39092, 39093, tmp_path / "kafka")
     spread = kraft.nodes("127.0.0.1:39092", tmp_path, 3)

@@ -30,7 +30,8 @@ from warning.keys import Keys
 RECIPIENTS = 100_000
 BROKER_FIGURES = [f"{run}_{figure}" for run in ("broker_kill", "leader_kill")
                   for figure in ("lost", "duplicates", "stall_s", "recover_s")]
-MASTER_FIGURES = ["master_kill_lost", "master_kill_duplicates", "master_kill_stall_s"]
+MASTER_FIGURES = [f"{run}_{figure}" for run in ("master_kill", "sentinel_kill")
+                  for figure in ("lost", "duplicates", "stall_s")]
 
 
 def dispatched(settings: Settings, grid: str) -> bool:
@@ -120,8 +121,8 @@ def scenario(base: Settings, run: int) -> dict[str, Any]:
 
 
 def _cluster_runs(base: Settings, run: int) -> dict[str, Any]:
-    """The broker kills need a replicated Kafka, the master kill a replicated Redis (Sentinel):
-    both run with `--cluster`. Their keys are always reported, None when not run."""
+    """The broker kills need a replicated Kafka, the master kills a replicated Redis (a Redis
+    Cluster, and Sentinel): all run with `--cluster`. Their keys are always reported, None when not run."""
     out: dict[str, Any] = dict.fromkeys(BROKER_FIGURES + MASTER_FIGURES)
     if base.replication_factor >= 3:
         out.update(broker_chaos.scenario(base, run))

@@ -40,9 +40,10 @@ GROUP = "floor"
 
 async def kafka_to_redis(bootstrap: str, topic: str, redis_url: str, stream: str) -> None:
     from aiokafka import AIOKafkaConsumer
-    from redis.asyncio import Redis
 
-    redis = Redis.from_url(redis_url)
+    from warning import redis_client
+
+    redis = redis_client.connect(redis_url)
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="latest",
                                 enable_auto_commit=False)
     await consumer.start()
@@ -56,10 +57,11 @@ async def kafka_to_redis(bootstrap: str, topic: str, redis_url: str, stream: str
 
 async def redis_to_http(redis_url: str, stream: str, url: str) -> None:
     import aiohttp
-    from redis.asyncio import Redis
     from redis.exceptions import ResponseError
 
-    redis = Redis.from_url(redis_url)
+    from warning import redis_client
+
+    redis = redis_client.connect(redis_url)
     try:
         await redis.xgroup_create(stream, GROUP, id="$", mkstream=True)
     except ResponseError as exc:

@@ -1,11 +1,18 @@
-"""The chaos scenario's Redis master kill (`warning bench chaos --cluster`): one red alert to
-100,000 residents through three push consumers on Redis with Sentinel-managed failover
-(deploy/local/sentinel.py: a master, its replica, a Sentinel); at 40 % delivered the master
-is killed (kill -9) and the Sentinel promotes the replica. Counted at the sinks: deliveries
-lost, sent twice, and the longest stall in arrivals after the kill.
+"""The chaos scenario's Redis master kills (`warning bench chaos --cluster`): one red alert to
+100,000 residents through three push consumers; at 40 % delivered a master is killed
+(kill -9) and its replica takes over. Counted at the sinks: deliveries lost, sent twice,
+and the longest stall in arrivals after the kill.
 
-Replication is asynchronous: what the master acknowledged in its last moments may not have
-reached the replica. The figures say what that cost here."""
+- On the local Redis Cluster (deploy/local/redis_cluster.py: 3 masters + 3 replicas), the
+  queues in 6 shard lanes per channel so every master holds some: the master serving slot
+  0 dies, the cluster promotes its replica after the node timeout. These are the
+  ``master_kill_*`` figures, with what WAIT costs there (the same drain without a kill,
+  with and without ``WARNING_REDIS_WAIT_REPLICAS=1``).
+- With Sentinel (deploy/local/sentinel.py: a master, its replica, a Sentinel), the single-
+  shard deployment's failover: ``sentinel_kill_*``.
+
+Replication is asynchronous: what a master acknowledged in its last moments may not have
+reached its replica. WAIT narrows that window; the figures say what it cost here."""
 
 from __future__ import annotations
 
@@ -19,30 +26,38 @@ from warning.bench.ours import send
 from warning.bench.residents import SinkLines, arrivals, resident_pipeline
 from warning.config import Settings
 
+CLUSTER_URL = "redis+cluster://127.0.0.1:37001"  # nodes 37001-37006
 SENTINEL_URL = "redis+sentinel://127.0.0.1:36391/warning/0"  # master 36389, replica 36390
+CLUSTER_SHARD_LANES = 6
 RECIPIENTS = 100_000
 KILL_AT = 0.4
 
 
-def _stack(*args: str) -> str:
-    return stack(*args, env={"WARNING_REDIS_URL": SENTINEL_URL})
+def _stack(url: str, *args: str) -> str:
+    return stack(*args, env={"WARNING_REDIS_URL": url})
 
 
 def scenario(base: Settings, run: int) -> dict[str, Any]:
-    """The kill run with WAIT for the replica (``WARNING_REDIS_WAIT_REPLICAS=1``), and what
-    WAIT costs: the same drain without a kill, with and without it."""
-    _stack("up")  # the failover set (Kafka as configured is reused)
+    on_cluster = base.model_copy(update={"redis_url": CLUSTER_URL, "shard_lanes": CLUSTER_SHARD_LANES})
+    _stack(CLUSTER_URL, "up")  # Kafka as configured is reused
     try:
-        on_sentinel = base.model_copy(update={"redis_url": SENTINEL_URL})
-        plain = _run(on_sentinel.model_copy(update={"redis_wait_replicas": 0}), run, kill=False)
-        waited = _run(on_sentinel.model_copy(update={"redis_wait_replicas": 1}), run, kill=False)
-        killed = _run(on_sentinel.model_copy(update={"redis_wait_replicas": 1}), run, kill=True)
+        plain = _run(on_cluster.model_copy(update={"redis_wait_replicas": 0}), run, kill=False)
+        waited = _run(on_cluster.model_copy(update={"redis_wait_replicas": 1}), run, kill=False)
+        killed = _run(on_cluster.model_copy(update={"redis_wait_replicas": 1}), run, kill=True)
     finally:
-        _stack("down", "redis")  # the next run starts from a master with its replica again
+        _stack(CLUSTER_URL, "down", "redis")  # the next run starts from masters with their replicas again
+    _stack(SENTINEL_URL, "up")
+    try:
+        failover = _run(base.model_copy(update={"redis_url": SENTINEL_URL, "redis_wait_replicas": 1}), run,
+                        kill=True)
+    finally:
+        _stack(SENTINEL_URL, "down", "redis")
     return {"master_kill_lost": killed["lost"], "master_kill_duplicates": killed["duplicates"],
             "master_kill_stall_s": killed["stall_s"], "master_kill_node": killed["node"],
-            "master_kill_mode": "sentinel", "wait_off_drain_s": plain["drain_s"], "wait_on_drain_s": waited["drain_s"],
-            "wait_cost_pct": round(100 * (waited["drain_s"] / plain["drain_s"] - 1), 1)}
+            "master_kill_mode": "cluster", "wait_off_drain_s": plain["drain_s"], "wait_on_drain_s": waited["drain_s"],
+            "wait_cost_pct": round(100 * (waited["drain_s"] / plain["drain_s"] - 1), 1),
+            "sentinel_kill_lost": failover["lost"], "sentinel_kill_duplicates": failover["duplicates"],
+            "sentinel_kill_stall_s": failover["stall_s"], "sentinel_kill_node": failover["node"]}
 
 
 def _run(base: Settings, run: int, kill: bool) -> dict[str, Any]:
@@ -55,7 +70,7 @@ def _run(base: Settings, run: int, kill: bool) -> dict[str, Any]:
         deadline = time.monotonic() + 300
         while lines() < RECIPIENTS and time.monotonic() < deadline:
             if kill and killed_at is None and lines() >= KILL_AT * RECIPIENTS:
-                victim = _stack("kill-redis-master")
+                victim = _stack(base.redis_url, "kill-redis-master")
                 killed_at = time.time()
             if procs.dead():
                 raise RuntimeError(f"bench process died: {procs.dead()} (logs in {procs.log_dir})")

@@ -75,10 +75,14 @@ SCENARIOS: dict[str, tuple[Scenario, list[tuple[str, str, str]]]] = {
                                ("leader_kill_duplicates", "deliveries", "0"),
                                ("leader_kill_stall_s", "s", "<= 10"),
                                ("leader_kill_recover_s", "s", "kill -> first alert produced after it"),
-                               ("master_kill_lost", "deliveries", "0: Redis master kill -9'd, Sentinel fails over"),
+                               ("master_kill_lost", "deliveries", "0: a Redis Cluster master kill -9'd, "
+                                                                  "its replica promoted"),
                                ("master_kill_duplicates", "deliveries", "0"),
                                ("master_kill_stall_s", "s", "longest stall in arrivals"),
-                               ("wait_cost_pct", "%", "drain time with WAIT for the replica, over without")]),
+                               ("wait_cost_pct", "%", "cluster drain time with WAIT per master, over without"),
+                               ("sentinel_kill_lost", "deliveries", "0: the Sentinel's master kill -9'd"),
+                               ("sentinel_kill_duplicates", "deliveries", "0"),
+                               ("sentinel_kill_stall_s", "s", "longest stall in arrivals")]),
 }
 
 

@@ -156,10 +156,7 @@ async def _write(c: Container, plans: list[Plan]) -> dict[str, int]:
         for p in plans:
             calls.append((p.alert.alert_id,
                           await c.store.queue.stage_enqueue(pipe, p.jobs, batch, p.alert.expires.timestamp())))
-        waits = c.store.replication.stage(pipe)
-        results = await pipe.execute()
-    if waits:
-        c.store.replication.check(results.pop(), "enqueue")
+        results = await c.store.replication.execute(pipe, "enqueue")
     replies = iter(results)
     added = {alert_id: sum(int(next(replies)) for _ in range(n)) for alert_id, n in calls}
     for p in plans:

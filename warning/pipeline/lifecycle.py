@@ -43,8 +43,6 @@ import orjson
 import structlog
 from faust.types import TP, EventT
 from pydantic import ValidationError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from warning import redis_client
 from warning.bootstrap import Container
@@ -59,6 +57,7 @@ from warning.pipeline import signal_records
 from warning.pipeline.batching import Waiting, run_batched
 from warning.pipeline.common import changelog_configs, raw_topic, reject
 from warning.pipeline.fanout import fan_out_batch
+from warning.redis_client import REDIS_OR_SOCKET_DOWN
 from warning.response.ack import audit
 from warning.topics import ALERT_LIFECYCLE
 
@@ -195,7 +194,7 @@ def register(app: faust.App, c: Container) -> None:
             try:
                 await fan_out_batch(c, versions)
                 return
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            except REDIS_OR_SOCKET_DOWN as exc:
                 log.error("redis_unavailable_retrying", alert_ids=sorted({v.alert_id for v in versions}),
                           **redis_client.where(c.redis),
                           error=str(exc), retry_in_s=delay)
@@ -246,7 +245,7 @@ def register(app: faust.App, c: Container) -> None:
                 await notify_approvers([p for p in stepped.approvals.values() if p])
                 await replies.answer(c.redis, c.keys, stepped.answers)
                 return
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            except REDIS_OR_SOCKET_DOWN as exc:
                 log.error("redis_unavailable_retrying", what="control outcomes", error=str(exc), retry_in_s=delay,
                           **redis_client.where(c.redis))
                 await asyncio.sleep(delay)

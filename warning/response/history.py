@@ -36,8 +36,10 @@ async def archive_due(c: Container, now: float, limit: int = 100) -> int:
         if detail is not None:
             closed_at = float(await c.redis.zscore(c.keys.active_alerts, alert_id) or now)
             record = {"closed_at": closed_at, "detail": detail, "report": await after_action_report(c, alert_id)}
+            # The record first (its own slot), then the move from active to history in one
+            # MULTI ({alerts}): a crash between leaves the alert active, archived again next time.
+            await c.redis.set(c.keys.archived(alert_id), orjson.dumps(record), ex=keep_s)
             async with c.redis.pipeline(transaction=True) as pipe:
-                pipe.set(c.keys.archived(alert_id), orjson.dumps(record), ex=keep_s)
                 pipe.zadd(c.keys.history, {alert_id: closed_at})
                 pipe.zrem(c.keys.active_alerts, alert_id)
                 await pipe.execute()

@@ -122,18 +122,15 @@ class DeliveryQueue:
                 # One round trip in flight while the next is prepared: Redis works as Python does.
                 if in_flight is not None:
                     added += await in_flight
-                waits = n == len(bounds) - 1 and self.replication.stage(pipe)
-                in_flight = asyncio.create_task(self._added(pipe, waits))
+                in_flight = asyncio.create_task(self._added(pipe, last=n == len(bounds) - 1))
                 await asyncio.sleep(0)
                 pipe, staged = self.redis.pipeline(transaction=False), 0
         if in_flight is not None:
             added += await in_flight
         return added
 
-    async def _added(self, pipe: Pipeline, waits: bool) -> int:
-        replies = await pipe.execute()
-        if waits:
-            self.replication.check(replies.pop(), "enqueue")
+    async def _added(self, pipe: Pipeline, last: bool) -> int:
+        replies = await self.replication.execute(pipe, "enqueue" if last else None)
         return sum(int(x) for x in replies)
 
     def _enqueue_keys(self, alert_id: str, version: int, channel: str, tier: Tier, shard: int) -> list[str]:

@@ -76,10 +76,7 @@ class DeliveryReceipts:
                 pipe.hincrby(self.keys.reach_channel(alert_id, channel), str(bucket), n)
                 pipe.hincrby(self.keys.reach_all(channel, tier, is_drill(alert_id)), str(bucket), n)
             # what keeps a job from a second handoff
-            waits = new in ("sending", "sent") and self.replication.stage(pipe)
-            replies = await pipe.execute()
-        if waits:
-            self.replication.check(replies[-1], new)
+            await self.replication.execute(pipe, new if new in ("sending", "sent") else None)
 
     async def await_receipt(self, jobs: Sequence[DeliveryJob], due: float) -> None:
         """Remember jobs a provider took whose delivery receipt is still to come, until ``due``."""

@@ -1,0 +1,140 @@
+"""One contract, two implementations: every test here runs against the in-memory fakes
+(tests/fakes/store.py) and against the Redis repositories (warning/store/, on the real
+Redis of this run — one Redis, Sentinel or a cluster — with 4 shard lanes), so the fakes
+other unit tests lean on answer as Redis does."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import pytest
+
+from tests.fakes.store import FakeStore
+from warning import redis_client
+from warning.keys import Keys
+from warning.models import AlertVersion, DeliveryJob, Tier
+from warning.store import DeliveryStore
+
+pytestmark = pytest.mark.integration
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture(params=["fake", "redis"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    if request.param == "fake":
+        yield FakeStore.create()
+        return
+    settings = request.getfixturevalue("settings")  # the test's own prefix, removed afterwards
+    client = redis_client.connect(settings.redis_url, decode_responses=True)
+    try:
+        yield DeliveryStore.create(client, Keys(settings.redis_prefix, shards=4))
+    finally:
+        await client.aclose()
+
+
+def alert(version: int, tier: Tier, alert_id: str = "a1",
+          msg_type: Literal["Alert", "Update", "Cancel"] = "Alert") -> AlertVersion:
+    return AlertVersion(alert_id=alert_id, key=f"rain|{alert_id}", hazard="rain", area="440305", tier=tier,
+                        version=version, msg_type=msg_type, caused_at=NOW,
+                        issued_at=NOW - timedelta(minutes=10 - version),
+                        expires=NOW + timedelta(hours=1), cause="station 7: 60 mm/h")
+
+
+def job(recipient: str, tier: Tier = Tier.orange, alert_id: str = "a1", version: int = 1,
+        channel: str = "sms") -> DeliveryJob:
+    return DeliveryJob(alert_id=alert_id, version=version, tier=tier, msg_type="Alert", channel=channel,
+                       recipient=recipient, address=f"+86138{recipient[-4:]:0>8}", text=f"{tier.value} for {recipient}",
+                       expires=time.time() + 3600, issued_at=time.time())
+
+
+async def test_an_older_version_never_rolls_a_record_back_and_the_loudest_tier_is_kept(store: Any) -> None:
+    assert await store.alerts.record_alerts([alert(1, Tier.red), alert(2, Tier.orange)]) == [Tier.red, Tier.red]
+    assert await store.alerts.record_alert(alert(1, Tier.blue)) is None
+    summary = await store.alerts.summary("a1")
+    assert (summary.version, summary.tier, summary.hazard, summary.release) == (2, "orange", "rain",
+                                                                               ["staff", "residents"])
+    assert [v["version"] for v in await store.alerts.versions("a1", 2)] == [1, 2]
+    assert (await store.alerts.latest("a1")).tier is Tier.orange
+    assert await store.alerts.current_versions(["a1", "nobody"]) == {"a1": 2, "nobody": 0}
+    assert await store.alerts.summaries(["nobody"]) == [None]
+    assert await store.alerts.active_ids(time.time()) == ["a1"]
+
+
+async def test_a_cancel_leaves_the_active_index(store: Any) -> None:
+    await store.alerts.record_alerts([alert(1, Tier.red, "a1"), alert(1, Tier.red, "a2")])
+    await store.alerts.record_alert(alert(2, Tier.red, "a2", msg_type="Cancel"))
+    assert await store.alerts.active_ids(time.time()) == ["a1"]
+
+
+async def test_each_recipient_is_queued_once_per_version_and_read_loudest_first(store: Any) -> None:
+    assert await store.queue.enqueue([job("r1", Tier.blue), job("r2", Tier.red)]) == 2
+    assert await store.queue.enqueue([job("r1", Tier.blue), job("r2", Tier.red)]) == 0  # a replay
+    assert await store.queue.enqueue([job("r1", Tier.blue, version=2)]) == 1  # a new version is news
+    await store.queue.ensure_group("sms")
+    claimed = await store.queue.read("sms", "c1", 10, 100)
+    assert (claimed[0].job.recipient, claimed[0].job.tier, claimed[0].job.version) == ("r2", Tier.red, 1)
+    assert sorted((c.job.recipient, c.job.version) for c in claimed) == [("r1", 1), ("r1", 2), ("r2", 1)]
+    assert claimed[0].job.text == "red for r2"
+    assert await store.receipts.counts("a1", "sms") == {"queued": 3, "targeted": 3}
+    await store.queue.ack_entries("sms", claimed)
+    assert await store.queue.read("sms", "c1", 10, 10) == []
+
+
+async def test_a_job_a_consumer_held_too_long_is_reclaimed_by_another(store: Any) -> None:
+    await store.queue.enqueue([job("r1")])
+    await store.queue.ensure_group("sms")
+    first = await store.queue.read("sms", "dead-consumer", 10, 100)
+    assert [c.job.recipient for c in first] == ["r1"]
+    assert await store.queue.reclaim("sms", "c2", 60_000, 10) == []  # not idle long enough
+    again: list[Any] = []
+    deadline = time.monotonic() + 10
+    while not again and time.monotonic() < deadline:  # idle 10 ms, as the server's clock counts it
+        again = await store.queue.reclaim("sms", "c2", 10, 10)
+    assert [(c.job.recipient, c.entry_id) for c in again] == [("r1", first[0].entry_id)]
+
+
+async def test_a_retry_waits_in_its_delayed_set_then_returns_to_its_lane_with_the_next_attempt(store: Any) -> None:
+    await store.queue.ensure_group("sms")
+    await store.queue.retry_later([(job("r1"), time.time() + 60), (job("r2", Tier.red), time.time() - 1)])
+    assert await store.queue.delayed("sms") == 2
+    assert await store.queue.promote_due("sms", time.time()) == 1
+    claimed = await store.queue.read("sms", "c1", 10, 100)
+    assert [(c.job.recipient, c.job.attempt) for c in claimed] == [("r2", 2)]
+    assert await store.queue.delayed("sms") == 1
+    await store.queue.dead_letter(claimed, "gave up")
+    stats = await store.queue.queue_stats("sms")
+    assert (stats["delayed"], stats["dead"], stats["lanes"]["red"]["depth"]) == (1, 1, 1)
+
+
+async def test_statuses_move_once_and_a_final_receipt_is_not_overwritten_by_sent(store: Any) -> None:
+    jobs = [job("r1"), job("r2")]
+    await store.queue.enqueue(jobs)
+    await store.receipts.transition(jobs, "sending")
+    await store.receipts.transition(jobs, "sending")  # a retry of the same mark moves nothing
+    await store.receipts.transition(jobs[:1], "delivered")
+    await store.receipts.transition(jobs, "sent")  # r1's receipt overtook the worker's mark
+    assert await store.receipts.statuses(jobs) == ["delivered", "sent"]
+    assert await store.receipts.statuses_of(["nobody"]) == [None]
+    counts = {k: v for k, v in (await store.receipts.counts("a1", "sms")).items() if v}
+    assert counts == {"targeted": 2, "delivered": 1, "sent": 1}
+
+
+async def test_an_awaited_receipt_settles_once_and_an_overdue_one_goes_to_one_caller(store: Any) -> None:
+    late, prompt = job("r1"), job("r2")
+    await store.receipts.await_receipt([late], time.time() - 1)
+    await store.receipts.await_receipt([prompt], time.time() + 60)
+    settled = await store.receipts.settle("sms", prompt.delivery_id)
+    assert settled is not None and settled.recipient == "r2"
+    assert await store.receipts.settle("sms", prompt.delivery_id) is None
+    assert [j.recipient for j in await store.receipts.overdue("sms", time.time())] == ["r1"]
+    assert await store.receipts.overdue("sms", time.time()) == []
+
+
+async def test_a_senders_bucket_grants_its_burst_then_says_how_long_to_wait(store: Any) -> None:
+    granted, wait = await store.rates.take_tokens("twilio", 15, 10.0, 10.0)
+    assert granted == 10 and 0.4 < wait <= 0.5
+    granted, _ = await store.rates.take_tokens("other", 3, 10.0, 10.0)
+    assert granted == 3
