@@ -38,17 +38,18 @@ test: install
 	$(PY) deploy/local/stack.py tools
 	$(VENV)/bin/pytest -q
 
-# The acceptance tests (real processes end to end) on a 3-node Kafka cluster of their own
-# ports, with production replication: 3 copies, 2 in sync, a standby per table; and on
-# Redis with a replica and Sentinel (deploy/local/sentinel.py), writes waiting for the replica.
+# The integration and acceptance tests on a 3-node Kafka cluster of their own ports, with
+# production replication (3 copies, 2 in sync, a standby per table), and on a Redis Cluster
+# of 3 masters + 3 replicas (deploy/local/redis_cluster.py), the queues in 4 shard lanes per
+# channel and writes waiting for each master's replica.
 CLUSTER_BOOTSTRAP := 127.0.0.1:39192,127.0.0.1:39194,127.0.0.1:39196
-SENTINEL_URL := redis+sentinel://127.0.0.1:36391/warning/0
+REDIS_CLUSTER_URL := redis+cluster://127.0.0.1:21001
 test-cluster: install
 	$(PY) deploy/local/stack.py browser
 	$(PY) deploy/local/stack.py tools
 	WARNING_KAFKA_BOOTSTRAP=$(CLUSTER_BOOTSTRAP) WARNING_REPLICATION_FACTOR=3 WARNING_MIN_INSYNC_REPLICAS=2 \
-	  WARNING_TABLE_STANDBY_REPLICAS=1 WARNING_REDIS_URL=$(SENTINEL_URL) WARNING_REDIS_WAIT_REPLICAS=1 \
-	  $(VENV)/bin/pytest -q tests/acceptance tests/integration/test_topics.py $(PYTEST_ARGS)
+	  WARNING_TABLE_STANDBY_REPLICAS=1 WARNING_REDIS_URL=$(REDIS_CLUSTER_URL) WARNING_SHARD_LANES=4 \
+	  WARNING_REDIS_WAIT_REPLICAS=1 $(VENV)/bin/pytest -q tests/integration tests/acceptance $(PYTEST_ARGS)
 
 # deploy/ checked without a cluster or a container engine: alert rules (promtool), compose,
 # Kubernetes overlays (kustomize + API schemas), the image's stages in a fresh virtualenv.

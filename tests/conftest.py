@@ -25,6 +25,7 @@ from warning.bootstrap import Container, bootstrap
 from warning.config import Settings, load_settings
 from warning.control.policy import auto_policy_file
 from warning.keys import Keys
+from warning.models import Tier
 from warning.runner import Processes, env_for, wait_http
 from warning.targeting.importer import seed_demo_directory
 
@@ -120,6 +121,14 @@ def deploy_local(name: str) -> ModuleType:
     sys.modules[spec.name] = module  # its dataclasses resolve their annotations through it
     spec.loader.exec_module(module)
     return module
+
+
+async def lane_entries(c: Container, channel: str, tier: Tier) -> list[tuple[str, dict[str, str]]]:
+    """A tier's queued stream entries over every shard lane (WARNING_SHARD_LANES), lane by lane."""
+    entries: list[tuple[str, dict[str, str]]] = []
+    for shard in range(c.keys.shards):
+        entries += await c.redis.xrange(c.keys.queue(channel, tier, shard))
+    return entries
 
 
 def free_port() -> int:

@@ -2,7 +2,9 @@
 ``redis-server`` (``--cluster-enabled yes``) joined by ``redis-cli --cluster create``.
 
 Used when ``WARNING_REDIS_URL`` is ``redis+cluster://HOST:PORT[,…]``: the six nodes listen
-on PORT … PORT+5 of the first address (``redis+cluster://127.0.0.1:37001``: 37001–37006;
+on PORT … PORT+5 of the first address (``redis+cluster://127.0.0.1:21001``: 21001–21006,
+their cluster buses 10000 above; both below Linux's ephemeral range, which starts at
+32768, so no client connection's source port can take one while a node restarts;
 ``redis-cli`` makes the first three masters, each followed by one of the others), each
 with its data and ``nodes.conf`` under ``.run/redis-cluster/<port>``. A killed master's
 replica takes over after NODE_TIMEOUT_MS; restarted, the old master rejoins as a replica.

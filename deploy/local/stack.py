@@ -221,7 +221,8 @@ def cluster_up() -> str:
                                  f"(the cluster uses it and the {redis_cluster.NODES - 1} above it)")
             node.home.mkdir(parents=True, exist_ok=True)
             subprocess.run([server, *redis_cluster.server_args(node)], check=True)
-    _wait("Redis Cluster node", lambda: all(_listening(n.host, n.port) for n in group), group[0].log)
+    for node in group:
+        _wait(f"Redis Cluster node {node.port}", functools.partial(_listening, node.host, node.port), node.log)
     if not redis_cluster.formed(group):
         redis_cluster.create(group)
     _wait("Redis Cluster", functools.partial(redis_cluster.ready, group), group[0].log)

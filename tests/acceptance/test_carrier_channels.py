@@ -105,8 +105,12 @@ def test_smpp_gateways_and_cell_broadcast_carry_an_alert_from_orange_to_cancel(
     wait_for(settled, 90, "receipts settled and the fallback pushed", lambda: logs(tmp_path))
 
     r = redis_client.connect_sync(carrier.redis_url, decode_responses=True)
-    for n in range(3):
-        receipt = r.hgetall(Keys(carrier.redis_prefix, carrier.shard_lanes).delivery(f"{alert_id}.v2.sms.res-{n}"))
+    keys = [Keys(carrier.redis_prefix, carrier.shard_lanes).delivery(f"{alert_id}.v2.sms.res-{n}") for n in range(3)]
+    # each carrier's receipt comes on its own: the UNDELIV one above says nothing of the others
+    wait_for(lambda: all(r.hget(k, "status") not in (None, "sending", "sent") for k in keys), 60,
+             "the three carriers' delivery receipts", lambda: logs(tmp_path))
+    for key in keys:
+        receipt = r.hgetall(key)
         assert receipt["status"] == "delivered", receipt
         assert float(receipt["sent_at"]) <= float(receipt["delivered_at"])
     undeliv = r.hgetall(Keys(carrier.redis_prefix, carrier.shard_lanes).delivery(f"{alert_id}.v2.sms.res-undeliv"))

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import lane_entries
 from warning.bootstrap import Container, bootstrap
 from warning.config import Settings
 from warning.models import Ack, AlertVersion, Tier
@@ -44,7 +45,7 @@ async def escalation_jobs(c: Container) -> Counter[str]:
     seen: Counter[str] = Counter()
     for channel in ("sms", "push"):
         for tier in Tier:
-            for _, fields in await c.redis.xrange(c.keys.queue(channel, tier)):
+            for _, fields in await lane_entries(c, channel, tier):
                 job = __import__("orjson").loads(fields["job"])
                 if "#esc" in job["recipient"]:
                     seen[job["recipient"]] += 1

@@ -16,6 +16,7 @@ import pytest
 from consumers.notifier import Outcome, Result
 from consumers.sinks import FileSink, read_sink
 from consumers.worker import RateLimit, RetryPolicy, Worker
+from tests.conftest import lane_entries
 from warning import redis_client
 from warning.bootstrap import Container
 from warning.models import AlertVersion, DeliveryJob, Tier
@@ -67,7 +68,7 @@ async def test_enqueue_twice_queues_once(container: Container) -> None:
     jobs = [job(f"r{i}") for i in range(2345)]  # scripts of 100, 400, 500, 500, 500 and 345 jobs
     assert await container.store.queue.enqueue(jobs, batch=500) == 2345
     assert await container.store.queue.enqueue(jobs, batch=500) == 0  # a replayed partition
-    assert await container.redis.xlen(container.keys.queue("sms", Tier.red)) == 2345
+    assert len(await lane_entries(container, "sms", Tier.red)) == 2345
     notifier = RecordingNotifier()
     await drain(container, notifier)
     assert Counter(j.recipient for j in notifier.sent) == Counter({f"r{i}": 1 for i in range(2345)})
@@ -79,11 +80,11 @@ async def test_a_partly_replayed_batch_queues_only_its_new_recipients_once(conta
     assert await container.store.queue.enqueue([job(f"r{i}") for i in range(10)], batch=500) == 10
     again = [job(f"r{i}") for i in range(5, 15)] + [job("r12"), job("r3")]
     assert await container.store.queue.enqueue(again, batch=500) == 5
-    entries = await container.redis.xrange(container.keys.queue("sms", Tier.red))
+    entries = await lane_entries(container, "sms", Tier.red)
     recipients = [orjson.loads(fields["job"])["recipient"] for _, fields in entries]
     assert Counter(recipients) == Counter({f"r{i}": 1 for i in range(15)})
-    counts = await container.redis.hgetall(container.keys.delivery_counts("a1", "sms"))
-    assert (counts["queued"], counts["targeted"]) == ("15", "15")
+    counts = await container.store.receipts.counts("a1", "sms")
+    assert (counts["queued"], counts["targeted"]) == (15, 15)
 
 
 async def test_red_lane_drains_before_blue(container: Container) -> None:
@@ -102,7 +103,7 @@ async def test_superseded_and_expired_jobs_are_recorded_not_sent(container: Cont
     notifier = RecordingNotifier()
     await drain(container, notifier)
     assert notifier.sent == []
-    counts = await container.redis.hgetall(container.keys.delivery_counts("a1", "sms"))
+    counts = await container.store.receipts.counts("a1", "sms")
     assert {k: int(v) for k, v in counts.items() if int(v)} == {"targeted": 4, "superseded": 3, "expired": 1}
     receipt = await container.redis.hgetall(container.keys.delivery(job("y0", version=1).delivery_id))
     assert receipt["status"] == "superseded" and receipt["reason"] == "a newer version of the alert exists"
@@ -127,7 +128,7 @@ async def test_fanned_out_jobs_of_a_superseded_version_are_dropped_with_the_vers
     notifier = RecordingNotifier()
     await drain(container, notifier)
     assert notifier.sent == [] and reads == []
-    counts = await container.redis.hgetall(container.keys.delivery_counts("gas-440305001-s", "sms"))
+    counts = await container.store.receipts.counts("gas-440305001-s", "sms")
     assert int(counts["superseded"]) == int(counts["targeted"]) > 0 and targeted > 0
 
 async def test_a_dead_consumers_jobs_are_reclaimed_and_sent_once(container: Container) -> None:
@@ -154,8 +155,8 @@ async def test_a_job_already_sent_is_not_sent_again_after_reclaim(container: Con
     await asyncio.sleep(0.02)
     await worker.run(asyncio.Event(), burst=True)
     assert notifier.sent == []
-    assert await container.redis.xpending(container.keys.queue("sms", Tier.red), container.keys.group("sms")) \
-        == {"pending": 0, "min": None, "max": None, "consumers": []}
+    stats = await container.store.queue.queue_stats("sms")
+    assert stats["lanes"]["red"]["pending"] == 0
 
 
 async def test_a_batch_the_sink_took_before_its_consumer_died_is_reconciled_not_resent(
@@ -226,7 +227,7 @@ async def test_retryable_is_retried_and_permanent_goes_to_dead_letters(container
     assert [j.attempt for j in notifier.sent if j.recipient == "flaky"] == [1, 2, 3]
     dead = await container.redis.xrange(container.keys.dead_letters("sms"))
     assert len(dead) == 1 and '"reason":"invalid number"' in dead[0][1]["entry"]
-    counts = await container.redis.hgetall(container.keys.delivery_counts("a1", "sms"))
+    counts = await container.store.receipts.counts("a1", "sms")
     assert {k: int(v) for k, v in counts.items() if int(v)} == {"targeted": 3, "sent": 2, "failed": 1}
 
 
@@ -273,10 +274,10 @@ async def test_a_batch_fans_out_each_alerts_latest_version_and_records_every_ver
     added = await fan_out_batch(container, [v1, other, v2])
     # 11 each, and each red alert's cell broadcast (one area, two languages); a replay adds none
     assert added == 26 and await fan_out_batch(container, [v1, other, v2]) == 0
-    queued = await container.redis.xrange(container.keys.queue("sms", Tier.red))
+    queued = await lane_entries(container, "sms", Tier.red)
     versions = Counter((orjson.loads(f["job"])["alert_id"], orjson.loads(f["job"])["version"]) for _, f in queued)
     assert set(versions) == {("gas-440305001-b", 2), ("gas-440305001-c", 1)}
-    assert not await container.redis.exists(container.keys.queue("sms", Tier.orange))
+    assert not await lane_entries(container, "sms", Tier.orange)
     record = await container.redis.hgetall(container.keys.alert("gas-440305001-b"))
     assert record["version"] == "2" and {"version_json:1", "version_json:2"} <= set(record)
     chain = await container.redis.hgetall(container.keys.escalation("gas-440305001-c"))
@@ -304,7 +305,7 @@ async def test_fan_out_targets_with_a_grid_registry_imported_while_it_runs(conta
     assert "440305009001" not in {g.id for g in container.grids.grids}  # the worker still has the old one
     red = alert(Tier.red, 1, alert_id="gas-440305009001-x").model_copy(update={"area": "440305009001"})
     assert await fan_out(container, red) >= 1
-    queued = await container.redis.xrange(container.keys.queue("sms", Tier.red))
+    queued = await lane_entries(container, "sms", Tier.red)
     jobs = [orjson.loads(f["job"]) for _, f in queued]
     assert {(j["recipient"], j["address"]) for j in jobs if j["recipient"] == "w9"} == {("w9", "+8613800000009")}
     assert await container.redis.smembers(container.keys.alert_grids("gas-440305009001-x")) == {"440305009001"}
@@ -323,7 +324,7 @@ async def test_retries_wait_in_the_delayed_set_and_give_up_at_the_deadline(conta
     assert [j.attempt for j in notifier.sent] == [1, 2, 3]
     (dead,) = await container.redis.xrange(container.keys.dead_letters("sms"))
     assert '"reason":"429 Too Many Requests"' in dead[1]["entry"]
-    assert await container.redis.zcard(container.keys.delayed("sms")) == 0
+    assert await container.store.queue.delayed("sms") == 0
 
 
 async def test_a_permanent_push_failure_falls_back_to_sms(container: Container) -> None:
@@ -334,8 +335,8 @@ async def test_a_permanent_push_failure_falls_back_to_sms(container: Container) 
     await drain(container, sms)
     assert [(j.channel, j.recipient) for j in push.sent] == [("push", "res-1")]
     assert [(j.channel, j.address, j.fallback) for j in sms.sent] == [("sms", "+8613800000009", [])]
-    push_counts = await container.redis.hgetall(container.keys.delivery_counts("a1", "push"))
-    sms_counts = await container.redis.hgetall(container.keys.delivery_counts("a1", "sms"))
+    push_counts = await container.store.receipts.counts("a1", "push")
+    sms_counts = await container.store.receipts.counts("a1", "sms")
     assert (int(push_counts["failed"]), int(sms_counts["sent"])) == (1, 1)
 
 
@@ -365,7 +366,7 @@ async def test_queue_stats_show_depth_age_and_dead_letters(container: Container)
     stats = await container.store.queue.queue_stats("sms")
     assert stats["lanes"]["orange"]["depth"] == 7 and stats["lanes"]["red"]["depth"] == 0
     assert stats["lanes"]["orange"]["oldest_age_s"] >= 0 and stats["dead"] == 0
-    counts = await container.redis.hgetall(container.keys.delivery_counts("a1", "sms"))
+    counts = await container.store.receipts.counts("a1", "sms")
     assert int(counts["targeted"]) == 7
 
 
