@@ -26,7 +26,7 @@ from warning.bench.ours import send
 from warning.bench.residents import SinkLines, arrivals, resident_pipeline
 from warning.config import Settings
 
-CLUSTER_URL = "redis+cluster://127.0.0.1:21001"  # nodes 21001-21006
+CLUSTER_URL = "redis+cluster://127.0.0.1:21001,127.0.0.1:21002,127.0.0.1:21003"  # nodes 21001-21006
 SENTINEL_URL = "redis+sentinel://127.0.0.1:36391/warning/0"  # master 36389, replica 36390
 CLUSTER_SHARD_LANES = 6
 RECIPIENTS = 100_000
