@@ -1,7 +1,7 @@
 """One contract, two implementations: every test here runs against the in-memory fakes
-(tests/fakes/store.py) and against the Redis repositories (warning/store/, on the real
-Redis of this run — one Redis, Sentinel or a cluster — with 4 shard lanes), so the fakes
-other unit tests lean on answer as Redis does."""
+(tests/fakes/store.py) and against the Redis repositories (warning/store/ with 4 shard
+lanes, and the escalation timers) on the real Redis of this run — one Redis, Sentinel or
+a cluster — so the fakes other unit tests lean on answer as Redis does."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from typing import Any, Literal
 
 import pytest
 
-from tests.fakes.store import FakeStore
+from tests.fakes.store import FakeEscalationTimers, FakeStore
 from warning import redis_client
 from warning.keys import Keys
 from warning.models import AlertVersion, DeliveryJob, Tier
+from warning.response.escalation import EscalationTimers
 from warning.store import DeliveryStore
 
 pytestmark = pytest.mark.integration
@@ -138,3 +139,37 @@ async def test_a_senders_bucket_grants_its_burst_then_says_how_long_to_wait(stor
     assert granted == 10 and 0.4 < wait <= 0.5
     granted, _ = await store.rates.take_tokens("other", 3, 10.0, 10.0)
     assert granted == 3
+
+
+@pytest.fixture(params=["fake", "redis"])
+async def timers(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    levels, timeouts = ["township", "district", "city"], {"red": 60.0, "orange": 120.0}
+    if request.param == "fake":
+        yield FakeEscalationTimers(levels, timeouts)
+        return
+    settings = request.getfixturevalue("settings")
+    client = redis_client.connect(settings.redis_url, decode_responses=True)
+    try:
+        yield EscalationTimers(client, Keys(settings.redis_prefix), levels, timeouts)
+    finally:
+        await client.aclose()
+
+
+async def test_a_chain_climbs_a_level_per_timeout_once_and_ends_exhausted_or_cancelled(timers: Any) -> None:
+    t0 = time.time()
+    assert await timers.on_version(alert(1, Tier.orange), now=t0) == "started"
+    assert await timers.on_version(alert(2, Tier.orange), now=t0 + 1) == "unchanged"
+    assert await timers.on_version(alert(3, Tier.red), now=t0) == "restarted"  # an upgrade: the red clock
+    assert await timers.on_version(alert(1, Tier.blue, alert_id="quiet"), now=t0) == "none"
+    assert await timers.fire_due(t0 + 59) == 0
+    assert await timers.fire_due(t0 + 60) == 1
+    assert await timers.fire_due(t0 + 60) == 0  # a second escalator racing for the same step
+    state = await timers.state("a1")
+    assert (state["state"], state["step"], state["level"], state["next_level"]) == ("running", 1, "district", "city")
+    assert state["next_due"] == pytest.approx(t0 + 120)
+    assert await timers.fire_due(t0 + 120) == 1
+    assert (await timers.state("a1"))["state"] == "exhausted"
+    assert await timers.on_version(alert(1, Tier.red, alert_id="a2"), now=t0) == "started"
+    assert await timers.on_version(alert(2, Tier.red, alert_id="a2", msg_type="Cancel"), now=t0) == "cancelled"
+    assert (await timers.state("a2"))["state"] == "cancelled" and await timers.fire_due(t0 + 600) == 0
+    assert await timers.state("nobody") == {"state": "none"}
