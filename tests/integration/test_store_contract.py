@@ -1,23 +1,29 @@
 """One contract, two implementations: every test here runs against the in-memory fakes
 (tests/fakes/store.py) and against the Redis repositories (warning/store/ with 4 shard
-lanes, and the escalation timers) on the real Redis of this run — one Redis, Sentinel or
-a cluster — so the fakes other unit tests lean on answer as Redis does."""
+lanes, the escalation timers, the recipient directory) on the real Redis of this run —
+one Redis, Sentinel or a cluster — so the fakes other unit tests lean on answer as Redis
+does."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
+import orjson
 import pytest
 
-from tests.fakes.store import FakeEscalationTimers, FakeStore
+from tests.fakes.store import FakeEscalationTimers, FakeRecipientStore, FakeStore
 from warning import redis_client
 from warning.keys import Keys
 from warning.models import AlertVersion, DeliveryJob, Tier
 from warning.response.escalation import EscalationTimers
 from warning.store import DeliveryStore
+from warning.targeting.directory import Person
+from warning.targeting.importer import import_recipients
+from warning.targeting.recipients import RecipientStore
 
 pytestmark = pytest.mark.integration
 NOW = datetime.now(UTC)
@@ -173,3 +179,62 @@ async def test_a_chain_climbs_a_level_per_timeout_once_and_ends_exhausted_or_can
     assert await timers.on_version(alert(2, Tier.red, alert_id="a2", msg_type="Cancel"), now=t0) == "cancelled"
     assert (await timers.state("a2"))["state"] == "cancelled" and await timers.fire_due(t0 + 600) == 0
     assert await timers.state("nobody") == {"state": "none"}
+
+
+PEOPLE = [
+    Person(id="res-1", role="resident", grid="g1", phone="+8613800000001"),
+    Person(id="res-2", role="resident", grid="g1", phone="+8613800000002", push_token="tok-2",
+           channels=["push", "sms"], opted_in=True),
+    Person(id="res-3", role="resident", grid="g2", push_token="tok-3", channels=["push"]),
+    Person(id="w-1", role="grid_worker", grids=["g1", "g2"], phone="+8613900000001", name="王网格"),
+    Person(id="o-1", role="officer", level="district", jurisdiction="440305", phone="+8613700000001"),
+]
+
+
+@pytest.fixture(params=["fake", "redis"])
+async def directory(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+    """The same people in each: the fake filled as an import fills Redis; Redis by the importer."""
+    if request.param == "fake":
+        fake = FakeRecipientStore()
+        for person in PEOPLE:
+            fake.add(person)
+        yield fake
+        return
+    settings = request.getfixturevalue("settings")
+    keys = Keys(settings.redis_prefix)
+    (path := tmp_path / "people.jsonl").write_bytes(b"\n".join(p.model_dump_json().encode() for p in PEOPLE))
+    sync = redis_client.connect_sync(settings.redis_url)
+    try:
+        assert import_recipients(sync, keys, path).upserted == len(PEOPLE)
+    finally:
+        sync.close()
+    client = redis_client.connect(settings.redis_url, decode_responses=True)
+    try:
+        yield RecipientStore(client, keys)
+    finally:
+        await client.aclose()
+
+
+async def test_the_directory_answers_fan_out_with_stubs_workers_and_officers(directory: Any) -> None:
+    stubs = sorted(await directory.resident_stubs(["g1", "g2"], opted_in_only=False))
+    assert [s.split(b"\t")[:2] for s in stubs] == [[b"push", b"res-2"], [b"push", b"res-3"], [b"sms", b"res-1"]]
+    assert orjson.loads(stubs[0].split(b"\t", 2)[2])["fallback"] == [["sms", "+8613800000002"]]
+    assert [s.split(b"\t")[1] for s in await directory.resident_stubs(["g1"], opted_in_only=True)] == [b"res-2"]
+    assert [w["name"] for w in await directory.workers(["g2"])] == ["王网格"]
+    assert [(o["id"], o["level"]) for o in await directory.officers()] == [("o-1", "district")]
+    workers, officers = await directory.staff(["g2", "g1", "g1"])
+    assert {g: [w["id"] for w in ws] for g, ws in workers.items()} == {"g1": ["w-1"], "g2": ["w-1"]}
+    assert [o["id"] for o in officers] == ["o-1"]
+
+
+async def test_a_dead_address_is_forgotten_once_and_the_next_channel_takes_over(directory: Any) -> None:
+    assert await directory.forget_address("res-2", "push", "tok-2")
+    assert not await directory.forget_address("res-2", "push", "tok-2")
+    (stub,) = await directory.resident_stubs(["g1"], opted_in_only=True)
+    channel, _, fields = stub.split(b"\t", 2)
+    assert (channel, orjson.loads(fields)["address"]) == (b"sms", "+8613800000002")
+    assert await directory.forget_address("res-3", "push", "tok-3")  # its only channel: out of the index
+    assert await directory.resident_stubs(["g2"], opted_in_only=False) == []
+    assert await directory.forget_address("w-1", "sms", "+8613900000001")
+    assert "phone" not in (await directory.workers(["g1"]))[0]
+    assert not await directory.forget_address("nobody", "sms", "+8613800000009")

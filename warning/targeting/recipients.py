@@ -109,10 +109,10 @@ class RecipientStore:
         grid_ids = [g for g in grids.split(",") if g]
         if role == "resident":
             hashes = [k for g in grid_ids for k in (self.keys.residents(g), self.keys.residents_opted(g))]
-            rewrite: Callable[[bytes, str, str], bytes | None] = _without_in_stub
+            rewrite: Callable[[bytes, str, str], bytes | None] = without_in_stub
         else:
             hashes = [self.keys.officers] if role == "officer" else [self.keys.workers(g) for g in grid_ids]
-            rewrite = _without_in_record
+            rewrite = without_in_record
         changed = False
         for key in hashes:
             current = await self.redis.hget(key, person_id)
@@ -130,7 +130,7 @@ class RecipientStore:
         return changed
 
 
-def _without_in_stub(stub: bytes, channel: str, address: str) -> bytes | None:
+def without_in_stub(stub: bytes, channel: str, address: str) -> bytes | None:
     """A resident stub without one (channel, address); None when no channel is left."""
     first, recipient, raw = stub.split(b"\t", 2)
     fields = orjson.loads(raw)
@@ -147,7 +147,7 @@ def _without_in_stub(stub: bytes, channel: str, address: str) -> bytes | None:
 _ADDRESS_FIELD = {"sms": "phone", "push": "push_token"}
 
 
-def _without_in_record(record: bytes, channel: str, address: str) -> bytes:
+def without_in_record(record: bytes, channel: str, address: str) -> bytes:
     data = orjson.loads(record)
     field = _ADDRESS_FIELD.get(channel, "")
     if data.get(field) != address:
