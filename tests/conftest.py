@@ -127,7 +127,8 @@ async def lane_entries(c: Container, channel: str, tier: Tier) -> list[tuple[str
     """A tier's queued stream entries over every shard lane (WARNING_SHARD_LANES), lane by lane."""
     entries: list[tuple[str, dict[str, str]]] = []
     for shard in range(c.keys.shards):
-        entries += await c.redis.xrange(c.keys.queue(channel, tier, shard))
+        found: Any = await c.redis.xrange(c.keys.queue(channel, tier, shard))
+        entries += found
     return entries
 
 

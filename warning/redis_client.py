@@ -120,7 +120,7 @@ def parse_cluster(url: str) -> ClusterAddress:
 
 
 def is_cluster(client: Any) -> bool:
-    return isinstance(client, aioredis.RedisCluster | redis.RedisCluster | AsyncClusterPipeline)
+    return isinstance(client, aioredis.RedisCluster | redis.RedisCluster)
 
 
 def without_password(url: str) -> str:

@@ -64,7 +64,8 @@ def server_args(node: Node) -> list[str]:
             "--pidfile", str(node.pidfile), "--logfile", str(node.log), "--appendonly", "yes",
             "--appendfsync", "everysec", "--save", "", "--maxmemory-policy", "noeviction",
             "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-            "--cluster-node-timeout", str(NODE_TIMEOUT_MS)]
+            "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
+            "--repl-diskless-sync-delay", "0"]  # a replica syncs at once, not 5 s later
 
 
 def _ask(group: list[Node], *command: str, node: Node | None = None) -> str:
@@ -88,11 +89,18 @@ def _info(group: list[Node], node: Node) -> dict[str, str]:
     return dict(line.split(":", 1) for line in raw.strip().splitlines() if ":" in line)
 
 
-def _masters(group: list[Node]) -> list[list[str]]:
-    """CLUSTER NODES lines (split) of the masters serving slots, in port order."""
-    lines = [line.split() for line in _ask(group, "CLUSTER", "NODES").strip().splitlines()]
-    masters = [f for f in lines if "master" in f[2] and "fail" not in f[2] and len(f) > 8]
-    return sorted(masters, key=lambda f: int(f[1].split("@")[0].rpartition(":")[2]))
+def _port(fields: list[str]) -> int:
+    """A CLUSTER NODES line's port (its address is ``host:port@bus``)."""
+    return int(fields[1].split("@")[0].rpartition(":")[2])
+
+
+def _nodes_lines(group: list[Node]) -> list[list[str]]:
+    return [line.split() for line in _ask(group, "CLUSTER", "NODES").strip().splitlines()]
+
+
+def _masters(lines: list[list[str]]) -> list[list[str]]:
+    """The lines of the masters serving slots (the slot ranges follow the 8 fixed fields)."""
+    return [f for f in lines if "master" in f[2] and "fail" not in f[2] and len(f) > 8]
 
 
 def formed(group: list[Node]) -> bool:
@@ -109,12 +117,11 @@ def ready(group: list[Node]) -> bool:
     """Every node sees all slots served, and three masters each have a replica online."""
     if not all(_info(group, n).get("cluster_state") == "ok" for n in group):
         return False
-    lines = [line.split() for line in _ask(group, "CLUSTER", "NODES").strip().splitlines()]
+    lines = _nodes_lines(group)
     followed = {f[3] for f in lines if "slave" in f[2] and "fail" not in f[2] and f[7] == "connected"}
-    masters = _masters(group)
+    masters = _masters(lines)
     return len(masters) == NODES // 2 and {f[0] for f in masters} <= followed and all(
-        _replica_online(next(n for n in group if n.port == int(f[1].split("@")[0].rpartition(":")[2])))
-        for f in masters)
+        _replica_online(next(n for n in group if n.port == _port(f))) for f in masters)
 
 
 def _replica_online(master: Node) -> bool:
@@ -131,6 +138,6 @@ def _replica_online(master: Node) -> bool:
 
 
 def a_master(group: list[Node]) -> Node:
-    """The master serving slots with the lowest port (the one the chaos bench kills)."""
-    port = int(_masters(group)[0][1].split("@")[0].rpartition(":")[2])
-    return next(n for n in group if n.port == port)
+    """The master serving slot 0 (the one the chaos bench kills)."""
+    serving = next(f for f in _masters(_nodes_lines(group)) if any(r.split("-")[0] == "0" for r in f[8:]))
+    return next(n for n in group if n.port == _port(serving))

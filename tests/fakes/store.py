@@ -1,6 +1,7 @@
 """In-memory fakes of the delivery store's repositories (warning/store/), the Cosmic Python
 way: the same methods and the same answers, state in dicts. tests/integration/
-test_store_contract.py runs one set of tests against each fake and its Redis original,
+test_store_contract.py runs one set of tests against each fake and its Redis original
+(the escalation timers' and the directory's fakes are in escalation.py and directory.py),
 so a fake that drifts from the real repository fails there.
 
 Only what a caller can do without a Redis pipeline is faked (the ``stage_*`` methods
@@ -20,8 +21,6 @@ import orjson
 from warning.models import AlertVersion, DeliveryJob, Tier
 from warning.store.alerts import _SUMMARY, AlertSummary, job_from_stub, latest_version
 from warning.store.queue import TIERS, Claimed
-from warning.targeting.directory import Person
-from warning.targeting.recipients import record_of, resident_stub, without_in_record, without_in_stub
 
 _BY_RANK = {tier.rank: tier for tier in Tier}
 
@@ -296,137 +295,3 @@ class FakeStore:
         alerts, counts = FakeAlertRecords(), _Counts()
         return cls(alerts, FakeDeliveryQueue(alerts, counts), FakeDeliveryReceipts(counts), FakeRateBuckets())
 
-
-class FakeEscalationTimers:
-    """warning.response.escalation.EscalationTimers in memory: chains, their due times and
-    the outbox of fired steps (what the escalator reads)."""
-
-    def __init__(self, levels: list[str], timeouts: dict[str, float]) -> None:
-        self.levels = levels
-        self.timeouts = timeouts
-        self.chains: dict[str, dict[str, Any]] = {}
-        self.due: dict[str, float] = {}
-        self.outbox: list[dict[str, Any]] = []
-
-    async def on_version(self, alert: AlertVersion, now: float | None = None) -> str:
-        return (await self.on_versions([alert], time.time() if now is None else now))[0]
-
-    async def on_versions(self, alerts: Sequence[AlertVersion], now: float | None = None) -> list[str]:
-        outcomes = []
-        for alert in alerts:
-            chain = self.chains.get(alert.alert_id)
-            started = alert.issued_at.timestamp() if now is None else now
-            if alert.msg_type == "Cancel":
-                self.stop(alert.alert_id, "cancelled")
-                outcomes.append("cancelled")
-            elif chain is not None and Tier(chain["tier"]).rank >= alert.tier.rank:
-                outcomes.append("unchanged")
-            elif not (timeout := self.timeouts.get(alert.tier.value)):
-                outcomes.append("none")
-            else:
-                self.chains[alert.alert_id] = {"tier": alert.tier.value, "version": alert.version, "state": "running",
-                                               "step": 0, "level": self.levels[0], "timeout_s": float(timeout),
-                                               "due": started + timeout}
-                self.due[alert.alert_id] = started + timeout
-                outcomes.append("restarted" if chain else "started")
-        return outcomes
-
-    def stop(self, alert_id: str, why: str) -> bool:
-        """stop_chain's part: no further step. True if a running chain stopped."""
-        self.due.pop(alert_id, None)
-        chain = self.chains.get(alert_id)
-        if chain is None or chain["state"] != "running":
-            return False
-        chain.update(state=why, due=None)
-        return True
-
-    async def fire_due(self, now: float, limit: int = 100) -> int:
-        fired = 0
-        for alert_id, at in sorted(self.due.items(), key=lambda kv: kv[1])[:limit]:
-            if at > now:
-                continue
-            chain = self.chains[alert_id]
-            del self.due[alert_id]
-            step = chain["step"] + 1
-            chain.update(step=step, level=self.levels[step])
-            if step + 1 < len(self.levels):
-                chain["due"] = self.due[alert_id] = at + chain["timeout_s"]
-            else:
-                chain.update(state="exhausted", due=None)
-            self.outbox.append({"alert_id": alert_id, "step": step, "level": self.levels[step],
-                                "version": chain["version"], "due": at})
-            fired += 1
-        return fired
-
-    async def state(self, alert_id: str) -> dict[str, Any]:
-        chain = self.chains.get(alert_id)
-        if chain is None:
-            return {"state": "none"}
-        step = chain["step"]
-        following = self.levels[step + 1] if chain["state"] == "running" and step + 1 < len(self.levels) else None
-        return {"state": chain["state"], "tier": chain["tier"], "step": step, "level": chain["level"],
-                "next_level": following, "next_due": chain["due"], "timeout_s": chain["timeout_s"]}
-
-
-class FakeRecipientStore:
-    """warning.targeting.recipients.RecipientStore in memory, filled by :meth:`add` as an
-    import fills Redis (the same records and stubs, from the same helpers)."""
-
-    def __init__(self) -> None:
-        self.hashes: dict[tuple[str, str], dict[str, bytes]] = {}  # (index, grid or "") -> id -> value
-        self.people: dict[str, tuple[str, list[str]]] = {}
-
-    def add(self, person: Person) -> None:
-        if person.role == "resident":
-            grids = [person.grid or ""]
-            stub = resident_stub(person)
-            if stub is not None:
-                self.hashes.setdefault(("residents", grids[0]), {})[person.id] = stub
-                if person.opted_in:
-                    self.hashes.setdefault(("opted", grids[0]), {})[person.id] = stub
-        else:
-            grids = list(person.grids)
-            where = [("officers", "")] if person.role == "officer" else [("workers", g) for g in grids]
-            for index in where:
-                self.hashes.setdefault(index, {})[person.id] = record_of(person)
-        self.people[person.id] = (person.role, grids)
-
-    def _values(self, index: str, grid_ids: Iterable[str]) -> list[bytes]:
-        return [v for g in grid_ids for v in self.hashes.get((index, g), {}).values()]
-
-    async def resident_stubs(self, grid_ids: Iterable[str], opted_in_only: bool) -> list[bytes]:
-        return self._values("opted" if opted_in_only else "residents", grid_ids)
-
-    async def workers(self, grid_ids: Iterable[str]) -> list[dict[str, Any]]:
-        return [orjson.loads(v) for v in self._values("workers", grid_ids)]
-
-    async def officers(self) -> list[dict[str, Any]]:
-        return [orjson.loads(v) for v in self._values("officers", [""])]
-
-    async def staff(self, grid_ids: Iterable[str]) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
-        ids = sorted(set(grid_ids))
-        return {g: await self.workers([g]) for g in ids}, await self.officers()
-
-    async def forget_address(self, person_id: str, channel: str, address: str) -> bool:
-        if person_id not in self.people:
-            return False
-        role, grids = self.people[person_id]
-        if role == "resident":
-            indexes = [(i, g) for g in grids for i in ("residents", "opted")]
-        else:
-            indexes = [("officers", "")] if role == "officer" else [("workers", g) for g in grids]
-        changed = False
-        for index in indexes:
-            current = self.hashes.get(index, {}).get(person_id)
-            if current is None:
-                continue
-            updated = (without_in_stub(current, channel, address) if role == "resident"
-                       else without_in_record(current, channel, address))
-            if updated == current:
-                continue
-            changed = True
-            if updated:
-                self.hashes[index][person_id] = updated
-            else:
-                del self.hashes[index][person_id]
-        return changed

@@ -15,7 +15,9 @@ from typing import Any, Literal
 import orjson
 import pytest
 
-from tests.fakes.store import FakeEscalationTimers, FakeRecipientStore, FakeStore
+from tests.fakes.directory import FakeRecipientStore
+from tests.fakes.escalation import FakeEscalationTimers
+from tests.fakes.store import FakeStore
 from warning import redis_client
 from warning.keys import Keys
 from warning.models import AlertVersion, DeliveryJob, Tier

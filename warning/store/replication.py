@@ -38,8 +38,8 @@ class ReplicaWait:
             pipe.execute_command("WAIT", self.replicas, self.timeout_ms)
             staged = 1
         replies = list(await pipe.execute())
-        answers = replies[-staged:]
-        if (fewest := min(int(n) for n in answers)) < self.replicas:
+        written, answers = replies[:len(replies) - staged], replies[len(replies) - staged:]
+        if (fewest := min((int(n) for n in answers), default=0)) < self.replicas:
             log.warning("redis_write_not_replicated", what=what, replicas=fewest, wanted=self.replicas,
                         timeout_ms=self.timeout_ms)
-        return replies[:-staged]
+        return written
