@@ -115,7 +115,13 @@ def _delete_keys(settings: Settings) -> None:
 
 def deploy_local(name: str) -> ModuleType:
     """A module of deploy/local/ (scripts, not a package), loaded by path as its own name."""
-    spec = importlib.util.spec_from_file_location(f"local_{name}", ROOT / "deploy" / "local" / f"{name}.py")
+    return deploy_script(f"local/{name}.py")
+
+
+def deploy_script(path: str) -> ModuleType:
+    """A script under deploy/ (not a package), loaded by path as its own module."""
+    spec = importlib.util.spec_from_file_location("deploy_" + path.removesuffix(".py").replace("/", "_"),
+                                                  ROOT / "deploy" / path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses resolve their annotations through it
