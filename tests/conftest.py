@@ -16,10 +16,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
+import orjson
 import pytest
 import redis.asyncio as aioredis
 
 from warning import redis_client
+from warning.bench import gridworld
 from warning.bench.harness import local_stack
 from warning.bootstrap import Container, bootstrap
 from warning.config import Settings, load_settings
@@ -27,7 +29,7 @@ from warning.control.policy import auto_policy_file
 from warning.keys import Keys
 from warning.models import Tier
 from warning.runner import Processes, env_for, wait_http
-from warning.targeting.importer import seed_demo_directory
+from warning.targeting.importer import import_recipients, seed_demo_directory, store_grids
 
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
@@ -219,3 +221,22 @@ def wait_for(predicate: Callable[[], T], timeout: float = 60.0, what: str = "con
         time.sleep(0.05)
     extra = f"\n{on_timeout()}" if on_timeout else ""
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}{extra}")
+
+
+def city_of_residents(settings: Settings, tmp_path: Path, grids: int, per_grid: int, stations: str = "[]") -> Path:
+    """Grids 0..grids-1 of the bench's lattice with ``per_grid`` residents each (push), no
+    staff, in this test's namespace; returns a directory file with ``stations`` (YAML)."""
+    directory = tmp_path / "directory.yaml"
+    directory.write_text(f'city: {{code: "440300", name: 深圳市}}\nareas: []\nstations: {stations}\n')
+    people = tmp_path / "residents.jsonl"
+    people.write_bytes(b"".join(orjson.dumps({"id": f"r{g}-{i}", "role": "resident", "push_token": f"tok-{g}-{i}",
+                                              "channels": ["push"], "grid": gridworld.grid_id(g)}) + b"\n"
+                                for g in range(grids) for i in range(per_grid)))
+    client = redis_client.connect_sync(settings.redis_url)
+    try:
+        keys = Keys(settings.redis_prefix)
+        store_grids(client, keys, gridworld.grids(grids + 1), "test")  # and one empty grid
+        assert not import_recipients(client, keys, people).errors
+    finally:
+        client.close()
+    return directory

@@ -14,7 +14,7 @@ import structlog
 from warning import heartbeat
 from warning.bootstrap import Container
 from warning.faust_recovery import TableManager, filter_fetches
-from warning.pipeline import cap_feed, evaluate, lifecycle
+from warning.pipeline import cap_feed, evaluate, lifecycle, units
 from warning.redis_client import REDIS_OR_SOCKET_DOWN
 
 
@@ -57,6 +57,7 @@ def create_app(container: Container) -> faust.App:
     evaluate.register(app, container)
     cap_feed.register(app, container)
     lifecycle.register(app, container)
+    units.register(app, container)
     return app
 
 

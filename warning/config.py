@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     visibility_timeout_s: float = Field(default=30, gt=0)
     enqueue_batch: int = Field(default=500, ge=1, le=5_000)  # jobs per enqueue script call
     dispatch_batch: int = Field(default=200, ge=1, le=10_000)  # signals stepped and fanned out together
+    # Residents per work unit: a bigger audience is cut into units that every worker enqueues
+    # in parallel (pipeline/units.py); up to this many, the owning worker enqueues inline.
+    fanout_unit_residents: int = Field(default=50_000, ge=100, le=10_000_000)
     # How long the worker's Kafka producer waits to fill a batch. 0 suits warnings (each hop
     # sends at once); 5 ms measured +30-40 % alerts/s in a 20,000-alert burst and +5 ms p50
     # from reading to webhook: for deployments where storms, not single crossings, matter.

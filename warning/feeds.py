@@ -126,7 +126,7 @@ def consumer_lag(settings: Settings) -> dict[str, int]:
     earliest): a worker that is up but takes nothing shows as lag that grows, not as none."""
     topics = TopicNames(settings.topic_prefix)
     partitions = [TopicPartition(topic, p) for topic in (topics.observations, topics.cap, topics.signals,
-                                                         topics.control)
+                                                         topics.control, topics.fanout)
                   for p in range(settings.partitions)]
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="warning-metrics",
                              bootstrap_timeout_ms=int(settings.kafka_connect_timeout_s * 1000))

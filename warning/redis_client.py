@@ -50,7 +50,25 @@ REDIS_DOWN: tuple[type[Exception], ...] = (
 REDIS_OR_SOCKET_DOWN: tuple[type[Exception], ...] = (*REDIS_DOWN, OSError)  # where a socket error can surface too
 
 
-class HiredisPackedConnection(aioredis.Connection):
+class ClosedUnderWrite(aioredis.Connection):
+    """A connection closed while a command was being written (another task disconnected it,
+    or the peer reset it) surfaces in redis-py 8.1 as AttributeError / TypeError on the
+    writer it no longer has — not a ConnectionError, so neither redis-py's retries nor the
+    pipeline's outage loops saw it, and a Twilio status callback failed with a 500 on the
+    local Redis Cluster (redis/redis-py#4287, the fix proposed upstream in #4217). Raised
+    here as what it is; the write is then retried on a fresh connection."""
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        try:
+            await super().send_packed_command(command, check_health)
+        except (AttributeError, TypeError) as exc:
+            if "NoneType" not in str(exc):
+                raise  # not the closed writer: a real defect, not an outage
+            raise exceptions.ConnectionError(f"connection to {self.host}:{self.port} closed under a write: "
+                                             f"{exc}") from exc
+
+
+class HiredisPackedConnection(ClosedUnderWrite):
     _packer = HiredisRespSerializer()
 
     def pack_command(self, *args: Any) -> list[bytes]:
@@ -58,7 +76,7 @@ class HiredisPackedConnection(aioredis.Connection):
         return packed
 
 
-class HiredisPackedSentinelConnection(SentinelManagedConnection):
+class HiredisPackedSentinelConnection(SentinelManagedConnection, ClosedUnderWrite):
     _packer = HiredisRespSerializer()
 
     def pack_command(self, *args: Any) -> list[bytes]:

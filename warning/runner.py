@@ -26,6 +26,7 @@ def env_for(settings: Settings) -> dict[str, str]:
         "WARNING_MIN_INSYNC_REPLICAS": str(settings.min_insync_replicas),
         "WARNING_TABLE_STANDBY_REPLICAS": str(settings.table_standby_replicas),
         "WARNING_REDIS_WAIT_REPLICAS": str(settings.redis_wait_replicas),
+        "WARNING_FANOUT_UNIT_RESIDENTS": str(settings.fanout_unit_residents),
         "WARNING_VISIBILITY_TIMEOUT_S": str(settings.visibility_timeout_s),
         "WARNING_WORKER_SESSION_TIMEOUT_S": str(settings.worker_session_timeout_s),
         "WARNING_PROVIDERS": settings.providers, "WARNING_API_PORT": str(settings.api_port),

@@ -12,8 +12,9 @@ ALERTS = "warning.alerts"
 RECEIPTS = "warning.receipts"
 ACKS = "warning.acks"
 CONTROL = "warning.control"  # officers' commands, keyed by alert key: applied by the lifecycle agent
+FANOUT = "warning.fanout"  # internal: work units of city-wide audiences, keyed by unit (pipeline/units.py)
 
-ALL = (OBSERVATIONS, CAP, REJECTED, SIGNALS, ALERTS, RECEIPTS, ACKS, CONTROL)
+ALL = (OBSERVATIONS, CAP, REJECTED, SIGNALS, ALERTS, RECEIPTS, ACKS, CONTROL, FANOUT)
 
 # Faust's tables (changelog topics ``<app id>-<table>-changelog``, created by Faust).
 STATION_WINDOWS = "station-windows"
@@ -82,6 +83,10 @@ class TopicNames:
     @property
     def control(self) -> str:
         return self.name(CONTROL)
+
+    @property
+    def fanout(self) -> str:
+        return self.name(FANOUT)
 
     def all(self) -> list[str]:
         return [self.name(base) for base in ALL]

@@ -58,7 +58,7 @@ def failover_set(tmp_path: Path) -> Iterator[tuple[str, ModuleType, list[object]
                 return bool(sentinel.ready(service, group))
             return False
 
-        wait_for(ready, 30, "master, replica in sync and Sentinel")
+        wait_for(ready, 60, "master, replica in sync and Sentinel")  # ~12 s alone; the cluster suite loads the host
         yield url, sentinel, group
     finally:
         for member in group:

@@ -10,13 +10,15 @@ jobs and alert grids (the jobs are visible to consumers from then), then the esc
 timers are read and set — four round trips for the batch instead of about ten per alert.
 A version that a later one in the same batch supersedes is recorded (its history stays
 complete) but not fanned out: consumers would drop its jobs.
-Residents, the big audiences, are read and enqueued alert by alert in bounded batches.
+Residents, the big audiences, are read and enqueued alert by alert in bounded batches; an
+audience above ``WARNING_FANOUT_UNIT_RESIDENTS`` is cut into work units that every worker
+enqueues in parallel (units.py), handed to ``publish`` after the texts are written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -25,12 +27,15 @@ from warning.bootstrap import Container
 from warning.delivery.cell_broadcast import CHANNEL as BROADCAST
 from warning.delivery.cell_broadcast import broadcast_targets
 from warning.models import AlertVersion, Tier
+from warning.pipeline.units import FanoutUnit, enqueue_unit, units_of
 from warning.targeting.audience import audience_tier, narrowed, select
 from warning.targeting.directory import Audience
 from warning.targeting.grids import Grid
 
 log = structlog.get_logger()
 RESIDENT_LANGUAGES = {"zh-CN", "en"}  # residents' texts are rendered up front (stubs are not decoded)
+Publish = Callable[[Sequence[FanoutUnit]], Awaitable[None]]
+Counts = dict[str, tuple[int, int]]  # grid -> (residents, opted-in residents)
 
 
 @dataclass
@@ -41,6 +46,8 @@ class Plan:
     stubs: list[bytes]
     jobs: list[dict[str, Any]]
     loudest: Tier = Tier.none
+    residents: int = 0
+    units: list[FanoutUnit] = field(default_factory=list)
 
     @property
     def grid_ids(self) -> list[str]:
@@ -52,21 +59,28 @@ async def fan_out(c: Container, alert: AlertVersion) -> int:
     return await fan_out_batch(c, [alert])
 
 
-async def fan_out_batch(c: Container, alerts: Sequence[AlertVersion]) -> int:
-    """Record every version (in order) and enqueue the deliveries of each alert's latest."""
+async def fan_out_batch(c: Container, alerts: Sequence[AlertVersion], publish: Publish | None = None) -> int:
+    """Record every version (in order) and enqueue the deliveries of each alert's latest;
+    returns how many jobs were new. Work units of big audiences go to ``publish`` (the
+    lifecycle agent sends them on warning.fanout); without it they are enqueued here, in turn."""
     grids = _grids_of(c, alerts)
     grid_ids = sorted({g.id for found in grids for g in found})
     async with c.redis.pipeline(transaction=False) as pipe:  # what targeting reads, with the records
         pipe.get(c.keys.grids_version)
         await c.store.alerts.stage_records(pipe, alerts)
         c.recipients.stage_staff(pipe, grid_ids)
+        c.recipients.stage_resident_counts(pipe, grid_ids)
         grids_version, *replies = await pipe.execute()
     recorded = c.store.alerts.recorded(replies[:len(alerts)])
     await c.store.alerts.index(alerts, recorded)
-    workers, officers = c.recipients.staff_from(grid_ids, replies[len(alerts):])
+    staffed = len(alerts) + len(grid_ids) + 1
+    workers, officers = c.recipients.staff_from(grid_ids, replies[len(alerts):staffed])
+    counts = c.recipients.resident_counts_from(grid_ids, replies[staffed:])
     if await c.use_grids_version(grids_version):  # `warning grids import` replaced them: use the new ones
         grids = _grids_of(c, alerts)
-        workers, officers = await c.recipients.staff(g.id for found in grids for g in found)
+        grid_ids = sorted({g.id for found in grids for g in found})
+        workers, officers = await c.recipients.staff(grid_ids)
+        counts = await c.recipients.resident_counts(grid_ids)
     latest: dict[str, tuple[AlertVersion, Tier, list[Grid]]] = {}
     for alert, loudest, found in zip(alerts, recorded, grids, strict=True):
         if loudest is None:
@@ -78,10 +92,10 @@ async def fan_out_batch(c: Container, alerts: Sequence[AlertVersion]) -> int:
         return 0
     for p in plans:
         if p.policy.residents != "none":
-            p.stubs = await c.recipients.resident_stubs(p.grid_ids, opted_in_only=p.policy.residents == "opted_in")
+            await _residents(c, p, counts)
         held = p.alert.release != ["staff", "residents"]
         targets = select(p.policy, p.alert.all_areas, p.grids, [w for g in p.grid_ids for w in workers.get(g, [])],
-                         officers, residents_found=len(p.stubs), fallback=not held and p.alert.audience is None)
+                         officers, residents_found=p.residents, fallback=not held and p.alert.audience is None)
         common = {"alert_id": p.alert.alert_id, "version": p.alert.version, "tier": p.alert.tier.value}
         # A job is a small stub per recipient, built as a plain dict (at a million recipients,
         # models alone would cost seconds); what jobs share is stored once with the alert.
@@ -92,15 +106,32 @@ async def fan_out_batch(c: Container, alerts: Sequence[AlertVersion]) -> int:
             p.jobs += [{**common, "channel": BROADCAST, "recipient": recipient, "address": area, "language": lang,
                         "fallback": ()} for recipient, area, lang in broadcast_targets(c.broadcast, p.alert.all_areas)]
     added = await _write(c, plans)
+    units = [unit for p in plans for unit in p.units]
+    if units and publish is not None:
+        await publish(units)
+    for unit in units if publish is None else []:
+        added[unit.alert_id] += await enqueue_unit(c, unit)
     live = [p for p in plans if not p.alert.drill]  # a drill never escalates into a live message
     chains = dict(zip((p.alert.alert_id for p in live), await c.escalation.on_versions([p.alert for p in live]),
                       strict=True))  # timed from each issue
     for p in plans:
         chain = chains.get(p.alert.alert_id, "none (drill)")
         log.info("alert_enqueued", alert_id=p.alert.alert_id, version=p.alert.version, tier=p.alert.tier.value,
-                 grids=len(p.grids), targeted=len(p.jobs) + len(p.stubs), enqueued=added[p.alert.alert_id],
-                 escalation=chain)
+                 grids=len(p.grids), targeted=len(p.jobs) + p.residents, enqueued=added[p.alert.alert_id],
+                 units=len(p.units), escalation=chain)
     return sum(added.values())
+
+
+async def _residents(c: Container, p: Plan, counts: Counts) -> None:
+    """The plan's residents: their stubs read now, or, past one unit's worth, work units."""
+    opted = p.policy.residents == "opted_in"
+    per_grid = [(grid_id, counts.get(grid_id, (0, 0))[1 if opted else 0]) for grid_id in p.grid_ids]
+    p.residents = sum(n for _, n in per_grid)
+    if p.residents > c.settings.fanout_unit_residents:
+        p.units = units_of(p.alert, opted, per_grid, c.settings.fanout_unit_residents)
+    else:
+        p.stubs = await c.recipients.resident_stubs(p.grid_ids, opted_in_only=opted)
+        p.residents = len(p.stubs)
 
 
 def _grids_of(c: Container, alerts: Sequence[AlertVersion]) -> list[list[Grid]]:

@@ -9,7 +9,9 @@ idle signal goes at once and a burst costs Redis and Kafka round trips per batch
 alert. Per batch, in this order:
 
 1. step each alert's state on a copy (the table is not touched yet);
-2. fan out the new versions to Redis (idempotent: alert id + version + recipient);
+2. fan out the new versions to Redis (idempotent: alert id + version + recipient); the
+   residents of an audience above one work unit are sent on warning.fanout as units that
+   every worker enqueues (units.py), acknowledged by Kafka with the versions in step 3;
 3. publish them on warning.alerts (the record for the API, audits and other consumers)
    and wait for Kafka's acknowledgement;
 4. write the states to the table, then acknowledge the batch's signals.
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -57,6 +60,7 @@ from warning.pipeline import signal_records
 from warning.pipeline.batching import Waiting, run_batched
 from warning.pipeline.common import changelog_configs, raw_topic, reject
 from warning.pipeline.fanout import fan_out_batch
+from warning.pipeline.units import FanoutUnit
 from warning.redis_client import REDIS_OR_SOCKET_DOWN
 from warning.response.ack import audit
 from warning.topics import ALERT_LIFECYCLE
@@ -94,6 +98,7 @@ def register(app: faust.App, c: Container) -> None:
     inputs = raw_topic(app, c.topics.signals, c.topics.control)
     alerts = raw_topic(app, c.topics.alerts)
     rejected = raw_topic(app, c.topics.rejected)
+    fanout = raw_topic(app, c.topics.fanout)
     table = app.Table(ALERT_LIFECYCLE, default=dict, partitions=app.conf.topic_partitions,
                       extra_topic_configs=changelog_configs(c.settings))
 
@@ -188,11 +193,17 @@ def register(app: faust.App, c: Container) -> None:
         alert_id = cmd.alert_id or state.get("alert_id") or ""
         out.audit += [(alert_id, event) for event in applied.audit if alert_id]
 
-    async def dispatch(versions: list[AlertVersion]) -> None:
+    async def dispatch(versions: list[AlertVersion], sent: list[Any]) -> None:
+        """Fan the versions out; the work units of big audiences are sent on warning.fanout
+        and their acknowledgements added to ``sent`` (awaited before the batch is acknowledged)."""
+
+        async def publish(units: Sequence[FanoutUnit]) -> None:
+            sent.extend([await fanout.send(key=u.key.encode(), value=u.to_bytes()) for u in units])
+
         delay = 0.5
         while versions:  # Redis down: hold the partitions and retry; never drop a warning
             try:
-                await fan_out_batch(c, versions)
+                await fan_out_batch(c, versions, publish)
                 return
             except REDIS_OR_SOCKET_DOWN as exc:
                 log.error("redis_unavailable_retrying", alert_ids=sorted({v.alert_id for v in versions}),
@@ -204,8 +215,8 @@ def register(app: faust.App, c: Container) -> None:
     async def handle(taken: list[Taken]) -> None:
         c.pulse.took_work()
         stepped = await advance(taken)
-        await dispatch(stepped.versions)
-        published = []
+        published: list[Any] = []
+        await dispatch(stepped.versions, published)
         for version in stepped.versions:
             log.info("alert_version", alert_id=version.alert_id, tier=version.tier.value,
                      version=version.version, msg_type=version.msg_type)

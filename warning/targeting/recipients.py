@@ -73,6 +73,22 @@ class RecipientStore:
         # As bytes: a million stubs decoded to str only to be encoded again cost ~1 s.
         return await self._values(keyfn, grid_ids, raw=True)
 
+    def stage_resident_counts(self, pipe: Pipeline, grid_ids: Sequence[str]) -> None:
+        """How many residents each grid holds, all and opted in: ``2 * len(grid_ids)`` replies."""
+        for grid_id in grid_ids:
+            pipe.hlen(self.keys.residents(grid_id))
+            pipe.hlen(self.keys.residents_opted(grid_id))
+
+    async def resident_counts(self, grid_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            self.stage_resident_counts(pipe, grid_ids)
+            return self.resident_counts_from(grid_ids, await pipe.execute())
+
+    @staticmethod
+    def resident_counts_from(grid_ids: Sequence[str], replies: Sequence[Any]) -> dict[str, tuple[int, int]]:
+        """grid -> (residents, opted-in residents), from :meth:`stage_resident_counts`' replies."""
+        return {grid_id: (int(replies[2 * i]), int(replies[2 * i + 1])) for i, grid_id in enumerate(grid_ids)}
+
     async def workers(self, grid_ids: Iterable[str]) -> list[Record]:
         return await self._by_grid(self.keys.workers, grid_ids)
 

@@ -1,0 +1,68 @@
+"""A city-wide alert whose audience is larger than a work unit: two Faust workers share the
+enqueueing (units on warning.fanout), and each resident's phone gets the warning once."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+from kafka import KafkaAdminClient
+
+from tests.acceptance.conftest import logs
+from tests.conftest import city_of_residents, settings_env, wait_for
+from warning.bench.ours import send
+from warning.config import Settings
+from warning.runner import Processes
+
+pytestmark = pytest.mark.acceptance
+GRIDS, PER_GRID, UNIT = 40, 25, 100  # 1,000 residents in 10 units of 4 grids
+
+
+def city(settings: Settings, tmp_path: Path) -> Settings:
+    directory = city_of_residents(settings, tmp_path, GRIDS, PER_GRID, '[{id: CITY-GAS-1, area: "440305"}]')
+    return settings.model_copy(update={"directory_file": directory, "fanout_unit_residents": UNIT})
+
+
+def group_of_two(settings: Settings) -> bool:
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        group = admin.describe_groups([settings.app_id]).get(settings.app_id, {})
+        return group.get("group_state") == "Stable" and len(group.get("members", [])) == 2
+    finally:
+        admin.close()
+
+
+def unit_lines(log: Path, alert_id: str) -> list[dict[str, object]]:
+    lines = [orjson.loads(line) for line in log.read_bytes().splitlines() if b"fanout_unit_enqueued" in line]
+    return [line for line in lines if line.get("alert_id") == alert_id]
+
+
+def test_a_city_wide_alert_is_enqueued_by_both_workers_and_reaches_each_resident_once(
+        settings: Settings, tmp_path: Path) -> None:
+    settings = city(settings, tmp_path)
+    with Processes(tmp_path / "logs", env=settings_env(settings)) as procs:
+        procs.start("worker-a", "worker")
+        procs.start("worker-b", "worker")
+        procs.start("consumer-push", "consumer", "push")
+        wait_for(lambda: group_of_two(settings), 120, "both workers in the group", lambda: logs(tmp_path))
+        send(settings, [{"station_id": "CITY-GAS-1", "kind": "gas_lel", "value": 80.0, "unit": "%LEL",
+                         "observed_at": datetime.now(UTC).isoformat()}])
+        sink = settings.sink_dir / "push.jsonl"
+
+        def arrived() -> list[dict[str, object]]:
+            return [orjson.loads(line) for line in sink.read_bytes().splitlines()] if sink.exists() else []
+
+        wait_for(lambda: len(arrived()) >= GRIDS * PER_GRID, 120, "every resident's push", lambda: logs(tmp_path))
+        messages = arrived()
+        alert_id = str(messages[0]["alert_id"])
+        by_worker = {name: unit_lines(tmp_path / "logs" / f"{name}.log", alert_id) for name in ("worker-a", "worker-b")}
+    assert Counter(m["recipient"] for m in messages) == {f"r{g}-{i}": 1 for g in range(GRIDS) for i in range(PER_GRID)}
+    assert {m["alert_id"] for m in messages} == {alert_id} and alert_id.startswith("gas-440305-")
+    assert all(str(m["text"]).startswith("【红色预警】") for m in messages)
+    units = {int(str(line["unit"])) for lines in by_worker.values() for line in lines}
+    assert units == set(range(10))  # every unit enqueued (a replay after a rebalance would add nobody) …
+    assert all(by_worker.values()), by_worker  # … and by both workers
+    assert sum(int(str(line["enqueued"])) for lines in by_worker.values() for line in lines) == GRIDS * PER_GRID
