@@ -334,7 +334,8 @@ def demo_cmd(timeout: float = 180.0) -> None:
 
 @app.command()
 def bench(scenario: Annotated[str, typer.Argument(
-              help="evaluate | reach | latency | fanout | peer | manual | smpp | failover | chaos | all")] = "all",
+              help="evaluate | reach | latency | fanout | fanout-city | peer | manual | smpp | failover | chaos "
+                   "| all")] = "all",
           repeats: Annotated[int, typer.Option(min=1, help="runs per scenario; figures are medians")] = 3,
           as_json: Annotated[bool, typer.Option("--json")] = False,
           save: Annotated[bool, typer.Option(help="write bench/results/latest.json and a dated copy")] = False,

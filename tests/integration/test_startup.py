@@ -83,7 +83,7 @@ def test_the_worker_app_wires_its_agents_and_producer_settings(settings: Setting
     app = create_app(c)
     assert app.conf.tabledir.resolve().is_relative_to(data_dir / settings.app_id) and data_dir.is_dir()
     assert sorted(agent.name.rsplit(".", 1)[-1] for agent in app.agents.values()) == [
-        "cap-ingest", "evaluate", "lifecycle"]
+        "cap-ingest", "evaluate", "fanout-units", "lifecycle"]
     assert app.conf.producer_linger == 0.005
     assert app.producer.buffer.max_messages == PRODUCER_BUFFER_MAX > 1_000
 

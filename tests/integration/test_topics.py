@@ -64,11 +64,14 @@ def test_pipeline_lag_counts_what_the_worker_has_not_committed_and_from_the_star
         for _ in range(2):
             producer.send(topics.signals, value=b"[]", partition=1)
         producer.send(topics.control, value=b"{}", partition=0)  # an officer's command waits too
+        for _ in range(3):
+            producer.send(topics.fanout, value=b"{}", partition=1)  # and a city alert's work units
         producer.send(topics.alerts, value=b"{}", partition=0)  # not the worker's input
         producer.flush()
     finally:
         producer.close()
-    assert consumer_lag(settings) == {topics.observations: 5, topics.cap: 0, topics.signals: 2, topics.control: 1}
+    assert consumer_lag(settings) == {topics.observations: 5, topics.cap: 0, topics.signals: 2, topics.control: 1,
+                                      topics.fanout: 3}
 
     group = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=settings.app_id,
                           enable_auto_commit=False)
@@ -77,7 +80,8 @@ def test_pipeline_lag_counts_what_the_worker_has_not_committed_and_from_the_star
         group.commit({TopicPartition(topics.observations, 0): OffsetAndMetadata(3, "", -1)})
     finally:
         group.close()
-    assert consumer_lag(settings) == {topics.observations: 2, topics.cap: 0, topics.signals: 2, topics.control: 1}
+    assert consumer_lag(settings) == {topics.observations: 2, topics.cap: 0, topics.signals: 2, topics.control: 1,
+                                      topics.fanout: 3}
 
 
 def _brokers(settings: Settings) -> int:

@@ -30,3 +30,22 @@ def test_received_keeps_first_times_across_polls_and_waits_for_whole_lines(tmp_p
     with out.open("ab") as f:
         f.write(b"25\ng1\t9.0\n")  # g1 again: a duplicate, its first time stays
     assert received() == {"g1": 1.5, "g2": 2.0, "g3": 2.25} == read(out)
+
+
+def test_fanout_city_reads_each_workers_fan_out_times_and_units_from_their_logs(tmp_path: Path) -> None:
+    from warning.bench.fanout_city import _enqueued_at, _probe_grid, _worker_lines
+    from warning.bench.gridworld import grid_id
+    from warning.feeds import partition_of
+
+    (tmp_path / "worker.log").write_bytes(
+        b'[2026-12-02 18:09:13,426] [1] [INFO] Faust text line\n'
+        b'{"alert_id": "gas-440305-x", "event": "alert_enqueued", "timestamp": "2026-12-02T18:09:13.577820Z"}\n'
+        b'{"alert_id": "gas-440305-x", "unit": 0, "event": "fanout_unit_enqueued", "timestamp": "t"}\n')
+    (tmp_path / "worker-b.log").write_bytes(
+        b'{"alert_id": "gas-440305-x", "unit": 1, "event": "fanout_unit_enqueued", "timestamp": "t"}\n'
+        b'{"alert_id": "gas-440305000009-y", "event": "alert_enqueued", "timestamp": "2026-12-02T18:09:13.706424Z"}\n')
+    units = _worker_lines(tmp_path, b'"fanout_unit_enqueued"')
+    assert {name: [line["unit"] for line in lines] for name, lines in units.items()} == {"worker": [0], "worker-b": [1]}
+    assert round(_enqueued_at(tmp_path, "gas-440305000009-y") - _enqueued_at(tmp_path, "gas-440305-x"), 6) == 0.128604
+    probe = _probe_grid(12)  # the probe's gas alert is stepped by the partition owning the district's
+    assert partition_of(f"gas:{grid_id(probe)}", 12) == partition_of("gas:440305", 12)

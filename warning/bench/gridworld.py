@@ -44,12 +44,13 @@ def grids(n: int, endpoint_base: str | None = None) -> bytes:
     return orjson.dumps({"type": "FeatureCollection", "features": features})
 
 
-def directory(name: str, audience: dict[str, Any] | None = None) -> Path:
-    """No stations (each reading carries its coordinates; its grid is its area); the audience
-    per tier is ``audience`` (default: the project's)."""
+def directory(name: str, audience: dict[str, Any] | None = None, stations: dict[str, str] | None = None) -> Path:
+    """Only ``stations`` (id -> area; other readings carry their coordinates, and their grid
+    is their area); the audience per tier is ``audience`` (default: the project's)."""
     path = BENCH_DIR / f"directory-{name}.yaml"
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
-    doc: dict[str, Any] = {"city": {"code": "440300", "name": "深圳市"}, "areas": [], "stations": []}
+    doc: dict[str, Any] = {"city": {"code": "440300", "name": "深圳市"}, "areas": [],
+                           "stations": [{"id": sid, "area": area} for sid, area in (stations or {}).items()]}
     if audience is not None:
         doc["audience"] = {tier: audience for tier in TIERS}
     path.write_text(yaml.safe_dump(doc, allow_unicode=True))

@@ -6,7 +6,7 @@ import threading
 import time
 
 import orjson
-from kafka import KafkaConsumer
+from kafka import KafkaAdminClient, KafkaConsumer
 
 
 class AlertWatcher:
@@ -50,3 +50,13 @@ class AlertWatcher:
         self._stop.set()
         self._thread.join(timeout=5)
         self._consumer.close()
+
+
+def stable_members(bootstrap: str, group: str) -> int:
+    """Members of a consumer group that has finished rebalancing (0 while it rebalances)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="warning-bench")
+    try:
+        described = admin.describe_groups([group]).get(group, {})
+        return len(described.get("members", [])) if described.get("group_state") == "Stable" else 0
+    finally:
+        admin.close()

@@ -19,7 +19,7 @@ import orjson
 from warning import redis_client
 from warning.bench import gridworld
 from warning.bench.gridworld import BENCH_DIR, free_port, percentile, sample
-from warning.bench.residents import arrivals, resident_pipeline
+from warning.bench.residents import arrivals, poll_until, resident_pipeline
 from warning.config import Settings
 from warning.keys import Keys
 from warning.response.tokens import Principal, TokenStore
@@ -63,14 +63,8 @@ def _first(sink_dir: Any, channel: str, alert_id: str, staff: bool) -> float | N
 
 
 def _wait(sink_dir: Any, channel: str, alert_id: str, staff: bool, procs: Any, timeout: float = 60) -> float:
-    deadline = time.monotonic() + timeout
-    while (found := _first(sink_dir, channel, alert_id, staff)) is None:
-        if procs.dead():
-            raise RuntimeError(f"bench process died: {procs.dead()}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no {'staff' if staff else 'resident'} handoff of {alert_id} in {timeout:.0f}s")
-        time.sleep(0.005)
-    return found
+    return poll_until(f"the {'staff' if staff else 'resident'} handoff of {alert_id}",
+                      lambda: _first(sink_dir, channel, alert_id, staff), timeout, procs, every=0.005)
 
 
 def scenario(base: Settings, run: int, samples: int = SAMPLES) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from warning.bench import chaos, evaluate, failover, fanout, latency, manual, peer, reach, smpp
+from warning.bench import chaos, evaluate, failover, fanout, fanout_city, latency, manual, peer, reach, smpp
 from warning.bench.harness import CLUSTER_BOOTSTRAP, ROOT, Scenario, local_stack, run
 from warning.bench.plot import plot
 from warning.config import Settings
@@ -30,6 +30,21 @@ SCENARIOS: dict[str, tuple[Scenario, list[tuple[str, str, str]]]] = {
                                  ("handoff_p99_s", "s", "-> 99 %"),
                                  ("redis_bytes_per_job", "bytes", "Redis memory per queued job"),
                                  ("import_s", "s", "1,000,000 residents imported")]),
+    "fanout-city": (fanout_city.scenario, [
+        ("enqueue_s", "s", "<= 4: 1,000,000 residents queued, 2 workers"),
+        ("first_handoff_ms", "ms", "as a 10,000-person alert's (reach first_p50_ms)"),
+        ("all50_s", "s", "-> 50 % handed off"),
+        ("all90_s", "s", "-> 90 %"),
+        ("all99_s", "s", "<= 25: -> 99 %"),
+        ("bytes_per_job", "bytes", "Redis memory per resident when all are queued"),
+        ("worker_partition_blocked_ms", "ms", "the owning partition's next alert: produce -> fanned out"),
+        ("city_step_ms", "ms", "the city alert: produce -> its units published"),
+        ("enqueue_s_5m", "s", "5,000,000 residents queued"),
+        ("first_handoff_ms_5m", "ms", "5,000,000: first handoff"),
+        ("all99_s_5m", "s", "5,000,000: -> 99 %"),
+        ("worker_partition_blocked_ms_5m", "ms", "5,000,000: the owning partition's next alert"),
+        ("enqueue_s_cluster", "s", "1,000,000 on the local Redis Cluster (WARNING_BENCH_CITY_CLUSTER=1)"),
+        ("all99_s_cluster", "s", "the same: -> 99 %")]),
     "reach": (reach.scenario, [("first_p50_ms", "ms", "<= 100: crossing -> first handoff, 5,000 obs/s load"),
                                ("first_p99_ms", "ms", "<= 500"),
                                ("all99_p50_s", "s", "crossing -> 99 % of 10,000 recipients")]),

@@ -6,9 +6,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import orjson
 
@@ -22,6 +24,8 @@ from warning.feeds import ensure_topics
 from warning.keys import Keys
 from warning.runner import Processes, env_for
 from warning.targeting.importer import import_recipients, store_grids
+
+T = TypeVar("T")
 
 
 def people(grids: int, per_grid: int) -> Path:
@@ -38,10 +42,11 @@ def people(grids: int, per_grid: int) -> Path:
 
 @contextlib.contextmanager
 def resident_pipeline(base: Settings, scenario: str, run: int, grids: int, per_grid: int, consumers: int = 3,
-                      log_level: str | None = None, **overrides: object) -> Iterator[tuple[Settings, Processes]]:
+                      log_level: str | None = None, stations: dict[str, str] | None = None,
+                      **overrides: object) -> Iterator[tuple[Settings, Processes]]:
     """Grids 0..grids-1 with ``per_grid`` residents each, one spare empty grid; the Faust worker
-    and ``consumers`` push consumers writing to local sinks."""
-    directory = gridworld.directory("default-audience")
+    and ``consumers`` push consumers writing to local sinks. ``stations``: id -> area."""
+    directory = gridworld.directory(f"{scenario}-audience" if stations else "default-audience", stations=stations)
     sinks = BENCH_DIR / f"{scenario}-sinks-{run}"
     for old in sinks.glob("*.jsonl") if sinks.exists() else []:
         old.unlink()
@@ -94,3 +99,17 @@ class SinkLines:
     def __call__(self) -> int:
         self._count += self._tail().count(b"\n")
         return self._count
+
+
+def poll_until(what: str, check: Callable[[], T | None], timeout: float, procs: Processes | None = None,
+               every: float = 0.05) -> T:
+    """``check()``'s first truthy value, polled; fails naming ``what`` on timeout or when a
+    bench process died meanwhile."""
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        if procs is not None and procs.dead():
+            raise RuntimeError(f"bench process died waiting for {what}: {procs.dead()}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not reached in {timeout:.0f}s")
+        time.sleep(every)
+    return found
