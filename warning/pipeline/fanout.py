@@ -109,8 +109,9 @@ async def fan_out_batch(c: Container, alerts: Sequence[AlertVersion], publish: P
     units = [unit for p in plans for unit in p.units]
     if units and publish is not None:
         await publish(units)
-    for unit in units if publish is None else []:
-        added[unit.alert_id] += await enqueue_unit(c, unit)
+    elif units:  # no agent to hand them to (the bench, tests): enqueued here, one after another
+        for unit in units:
+            added[unit.alert_id] += await enqueue_unit(c, unit)
     live = [p for p in plans if not p.alert.drill]  # a drill never escalates into a live message
     chains = dict(zip((p.alert.alert_id for p in live), await c.escalation.on_versions([p.alert for p in live]),
                       strict=True))  # timed from each issue

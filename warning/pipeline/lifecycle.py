@@ -47,7 +47,6 @@ import structlog
 from faust.types import TP, EventT
 from pydantic import ValidationError
 
-from warning import redis_client
 from warning.bootstrap import Container
 from warning.control import replies
 from warning.control.commands import Command, Outcome, apply_command, hold_timed_out
@@ -58,10 +57,9 @@ from warning.lifecycle import LifecycleState, step, tick_due
 from warning.models import AlertVersion, Tier, TierSignal
 from warning.pipeline import signal_records
 from warning.pipeline.batching import Waiting, run_batched
-from warning.pipeline.common import changelog_configs, raw_topic, reject
+from warning.pipeline.common import changelog_configs, raw_topic, reject, until_redis_answers
 from warning.pipeline.fanout import fan_out_batch
 from warning.pipeline.units import FanoutUnit
-from warning.redis_client import REDIS_OR_SOCKET_DOWN
 from warning.response.ack import audit
 from warning.topics import ALERT_LIFECYCLE
 
@@ -200,17 +198,9 @@ def register(app: faust.App, c: Container) -> None:
         async def publish(units: Sequence[FanoutUnit]) -> None:
             sent.extend([await fanout.send(key=u.key.encode(), value=u.to_bytes()) for u in units])
 
-        delay = 0.5
-        while versions:  # Redis down: hold the partitions and retry; never drop a warning
-            try:
-                await fan_out_batch(c, versions, publish)
-                return
-            except REDIS_OR_SOCKET_DOWN as exc:
-                log.error("redis_unavailable_retrying", alert_ids=sorted({v.alert_id for v in versions}),
-                          **redis_client.where(c.redis),
-                          error=str(exc), retry_in_s=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+        if versions:
+            await until_redis_answers(c.redis, lambda: fan_out_batch(c, versions, publish),
+                                      alert_ids=sorted({v.alert_id for v in versions}))
 
     async def handle(taken: list[Taken]) -> None:
         c.pulse.took_work()
@@ -247,20 +237,14 @@ def register(app: faust.App, c: Container) -> None:
                      level=pending["level"], approvers=sorted(j.recipient for j in jobs), enqueued=added)
 
     async def tell_officers(stepped: Stepped) -> None:
-        delay = 0.5
-        while True:  # the states are stored; officers must hear what became of their commands
-            try:
-                for alert_id, event in stepped.audit:
-                    await audit(c.redis, c.keys, alert_id, event)
-                await replies.index_approvals(c.redis, c.keys, stepped.approvals)
-                await notify_approvers([p for p in stepped.approvals.values() if p])
-                await replies.answer(c.redis, c.keys, stepped.answers)
-                return
-            except REDIS_OR_SOCKET_DOWN as exc:
-                log.error("redis_unavailable_retrying", what="control outcomes", error=str(exc), retry_in_s=delay,
-                          **redis_client.where(c.redis))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+        async def outcomes() -> None:  # the states are stored; officers must hear what became of their commands
+            for alert_id, event in stepped.audit:
+                await audit(c.redis, c.keys, alert_id, event)
+            await replies.index_approvals(c.redis, c.keys, stepped.approvals)
+            await notify_approvers([p for p in stepped.approvals.values() if p])
+            await replies.answer(c.redis, c.keys, stepped.answers)
+
+        await until_redis_answers(c.redis, outcomes, what="control outcomes")
 
     running: list[Waiting[Taken, TP]] = []  # the agent's current batcher, for revocations
 

@@ -14,7 +14,7 @@ version that a later one superseded, or of an alert already expired, enqueues no
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -23,11 +23,9 @@ import faust
 import orjson
 import structlog
 
-from warning import redis_client
 from warning.bootstrap import Container
 from warning.models import AlertVersion, Tier
-from warning.pipeline.common import raw_topic, reject
-from warning.redis_client import REDIS_OR_SOCKET_DOWN
+from warning.pipeline.common import raw_topic, reject, until_redis_answers
 
 log = structlog.get_logger()
 READ_GRIDS = 8  # grids whose stubs are read and enqueued together inside a unit
@@ -131,13 +129,5 @@ def register(app: faust.App, c: Container) -> None:
                 await reject(rejected, "fanout", str(exc), c.topics.fanout, event.key, event.value)
                 continue
             c.pulse.took_work()
-            delay = 0.5
-            while True:  # Redis down: hold the unit and retry; never drop a warning's audience
-                try:
-                    await enqueue_unit(c, unit)
-                    break
-                except REDIS_OR_SOCKET_DOWN as exc:
-                    log.error("redis_unavailable_retrying", alert_id=unit.alert_id, unit=unit.index,
-                              error=str(exc), retry_in_s=delay, **redis_client.where(c.redis))
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 10.0)
+            await until_redis_answers(c.redis, functools.partial(enqueue_unit, c, unit), alert_id=unit.alert_id,
+                                      unit=unit.index)
