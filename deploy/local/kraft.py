@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import os
+import socket
 import subprocess
 import uuid
 from collections.abc import Callable
@@ -125,9 +126,19 @@ def ready(bootstrap: str, brokers: int) -> bool:
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
     try:
         live = [b for b in admin.describe_cluster()["brokers"] if not b.get("is_fenced")]
-        return len(live) >= brokers
     finally:
         admin.close()
+    # Registered and unfenced comes a moment before a broker's own listener accepts: a client
+    # told about it by the others would be refused (ECONNREFUSED) in that moment.
+    return len(live) >= brokers and all(_accepts(b["host"], b["port"]) for b in live)
+
+
+def _accepts(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+        return True
+    except OSError:
+        return False
 
 
 def quorum_leader(bootstrap: str) -> int:

@@ -103,6 +103,20 @@ def _masters(lines: list[list[str]]) -> list[list[str]]:
     return [f for f in lines if "master" in f[2] and "fail" not in f[2] and len(f) > 8]
 
 
+def answers(node: Node) -> bool:
+    """The node serves commands: listening is not enough, a restarted node replies LOADING
+    until its AOF is read back (seconds after a bench's million-job fan-out)."""
+    import redis
+
+    client = redis.Redis(host=node.host, port=node.port, socket_timeout=2)
+    try:
+        return bool(client.ping())
+    except (redis.ConnectionError, redis.TimeoutError):  # BusyLoadingError is a ConnectionError
+        return False
+    finally:
+        client.close()
+
+
 def formed(group: list[Node]) -> bool:
     """The nodes already know each other (a restart of a formed cluster needs no create)."""
     return int(_info(group, group[0]).get("cluster_known_nodes", "1")) >= NODES

@@ -222,7 +222,7 @@ def cluster_up() -> str:
             node.home.mkdir(parents=True, exist_ok=True)
             subprocess.run([server, *redis_cluster.server_args(node)], check=True)
     for node in group:
-        _wait(f"Redis Cluster node {node.port}", functools.partial(_listening, node.host, node.port), node.log)
+        _wait(f"Redis Cluster node {node.port}", functools.partial(redis_cluster.answers, node), node.log)
     if not redis_cluster.formed(group):
         redis_cluster.create(group)
     _wait("Redis Cluster", functools.partial(redis_cluster.ready, group), group[0].log)

@@ -82,6 +82,15 @@ class Stepped:
     approvals: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # alert id -> pending
 
 
+def decided_at(event: EventT[bytes]) -> datetime:
+    """A version's ``issued_at``: the time its signal record was written, not the clock when it is
+    stepped — a worker that crashed before storing its table re-steps the same records, and must
+    re-derive the same versions (CAP identifies a message by sender, identifier and sent, and the
+    next version's references carry that time)."""
+    at = event.message.timestamp
+    return datetime.fromtimestamp(at, UTC) if at and at > 0 else datetime.now(UTC)
+
+
 def read_record(control_topic: str, event: EventT[bytes]) -> Record:
     if event.message.topic != control_topic:
         return signal_records.read(event.value)
@@ -117,8 +126,9 @@ def register(app: faust.App, c: Container) -> None:
                 reason = record.error if source_topic == c.topics.control else f"bad signals record: {record.error}"
                 await reject(rejected, "lifecycle", reason, source_topic, key, event.value)
                 continue
+            wall = decided_at(event)
             if record.tick is not None:
-                await apply(out, key.decode() if key else "", None, record.tick, partition)
+                await apply(out, key.decode() if key else "", None, record.tick, partition, wall)
             for item in record.items:  # one bad signal is refused; the rest of its record still counts
                 try:
                     signal = TierSignal.model_validate(item)
@@ -130,7 +140,7 @@ def register(app: faust.App, c: Container) -> None:
                     await reject(rejected, "lifecycle", f"signal for {signal.alert_key} on partition {partition}, "
                                  f"its state lives on {owner}", c.topics.signals, key, orjson.dumps(item))
                     continue
-                await apply(out, signal.alert_key, signal, signal.at.timestamp(), partition)
+                await apply(out, signal.alert_key, signal, signal.at.timestamp(), partition, wall)
         return out
 
     def state_of(out: Stepped, alert_key: str) -> LifecycleState:
@@ -146,7 +156,8 @@ def register(app: faust.App, c: Container) -> None:
         if pending != pending_before:  # an approval was asked for, moved, granted, refused or ended
             out.approvals[(pending or pending_before)["alert"]["alert_id"]] = pending
 
-    async def apply(out: Stepped, alert_key: str, signal: TierSignal | None, now: float, partition: int) -> None:
+    async def apply(out: Stepped, alert_key: str, signal: TierSignal | None, now: float, partition: int,
+                    wall: datetime) -> None:
         state = state_of(out, alert_key)
         if signal is None and not state:
             return  # a tick for an alert this worker no longer holds
@@ -155,7 +166,7 @@ def register(app: faust.App, c: Container) -> None:
             log.info("signal_silenced", alert_key=alert_key, station_id=signal.station_id, tier=signal.tier.value,
                      silence_id=silence.silence_id)
             signal = signal.model_copy(update={"tier": Tier.none})  # as if its source had gone quiet
-        version = step(state, signal, now, c.lifecycle_config)
+        version = step(state, signal, now, c.lifecycle_config, wall)
         if version is None and signal is None:
             version, event = hold_timed_out(state, now, c.lifecycle_config, c.settings.escalation_levels)
             if event is not None:
@@ -178,7 +189,7 @@ def register(app: faust.App, c: Container) -> None:
                                    at=datetime.fromtimestamp(at, UTC), rule_id=rule)
                 silenced = tier != Tier.none.value and await c.silences.silencing(probe) is not None
                 if silenced and (v := step(state, probe.model_copy(update={"tier": Tier.none}), at,
-                                           c.lifecycle_config)):
+                                           c.lifecycle_config, datetime.fromtimestamp(cmd.at, UTC))):
                     versions.append(v)
         applied = apply_command(state, cmd, c.lifecycle_config)
         versions += applied.versions
