@@ -52,11 +52,13 @@ def worker() -> None:
     """Run the Faust worker (ingest, evaluate, lifecycle, target, enqueue)."""
     from faust.worker import Worker
 
+    from warning import eventloop
     from warning.app import create_app
     from warning.feeds import ensure_topics
 
     c = load_container(serving="worker")
     ensure_topics(c.settings)
+    eventloop.use(c.settings.event_loop)
     faust_app = create_app(c)
 
     @faust_app.task
@@ -125,7 +127,9 @@ def consumer(channel: Annotated[str, typer.Argument(help="sms | push | grid | ce
             await receipt_log.close()
             await c.redis.aclose()
 
-    asyncio.run(main())
+    from warning import eventloop
+
+    eventloop.run(main(), s.event_loop)
 
 
 @app.command()
@@ -334,8 +338,8 @@ def demo_cmd(timeout: float = 180.0) -> None:
 
 @app.command()
 def bench(scenario: Annotated[str, typer.Argument(
-              help="evaluate | reach | latency | fanout | fanout-city | peer | manual | smpp | failover | chaos "
-                   "| all")] = "all",
+              help="evaluate | reach | latency | fanout | fanout-city | peer | peer-ours | manual | smpp | failover "
+                   "| chaos | all")] = "all",
           repeats: Annotated[int, typer.Option(min=1, help="runs per scenario; figures are medians")] = 3,
           as_json: Annotated[bool, typer.Option("--json")] = False,
           save: Annotated[bool, typer.Option(help="write bench/results/latest.json and a dated copy")] = False,

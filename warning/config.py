@@ -189,6 +189,7 @@ class Settings(BaseSettings):
     console_refresh_s: float = Field(default=1.0, gt=0, le=60)  # how often the console's stream looks
 
     log_level: str = "INFO"
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"  # worker and consumers (warning/eventloop.py)
     faust_log_level: str = "WARNING"  # Faust's own machinery (rebalances, recovery): INFO to debug a stall
 
     @field_validator("kafka_bootstrap")

@@ -37,6 +37,7 @@ from warning.bench import gridworld, limits
 from warning.bench.cpu import CpuMeter, stack_pid
 from warning.bench.gridworld import BENCH_DIR, WebhookSink, free_port, percentile, sample
 from warning.bench.ours import grid_pipeline, send, wait_for_keys, warm_producer
+from warning.bench.profile import Profiles
 from warning.config import Settings
 
 BURST = int(os.environ.get("WARNING_BENCH_PEER_N", "20000"))
@@ -101,11 +102,8 @@ def run_alertmanager(n: int, sink: WebhookSink, workdir: Path) -> tuple[float, l
     return n / (max(got[k] for k in sent) - min(sent.values())), latencies, cpu.us_per(n)["alertmanager"]
 
 
-def scenario(base: Settings, run: int, n: int = BURST) -> dict[str, Any]:
-    with WebhookSink(BENCH_DIR / f"peer-ceiling-{run}.tsv") as sink, CpuMeter({"sink": [sink.proc.pid]}) as sink_cpu:
-        ceiling = limits.webhook_ceiling(sink, n)
-    with WebhookSink(BENCH_DIR / f"peer-am-{run}.tsv") as sink:
-        peer_per_s, peer_latencies, peer_cpu_us = run_alertmanager(n, sink, BENCH_DIR / f"alertmanager-{run}")
+def run_ours(base: Settings, run: int, n: int) -> tuple[float, list[float], dict[str, float], float]:
+    """Alerts/s, each alert's latency, CPU microseconds per alert by process group, host busy %."""
     with WebhookSink(BENCH_DIR / f"peer-ours-{run}.tsv") as sink, \
             grid_pipeline(base, "peer", run, n, sink, consumers=GRID_CONSUMERS) as (settings, procs):
         readings = [gridworld.crossing(i, f"peer{run}") for i in range(n)]
@@ -113,14 +111,22 @@ def scenario(base: Settings, run: int, n: int = BURST) -> dict[str, Any]:
         groups = {"worker": [procs.children["worker"].pid],
                   "consumers": [procs.children[f"grid-{i}"].pid for i in range(GRID_CONSUMERS)],
                   **{service: [pid] for service in ("redis", "kafka") if (pid := stack_pid(service))}}
-        with CpuMeter(groups) as cpu:
+        profiled = {name: proc.pid for name, proc in procs.children.items()}
+        with CpuMeter(groups) as cpu, Profiles(profiled, f"peer{run}"):
             sent = send(settings, readings, prod=prod)
             got = wait_for_keys(sink, set(sent), timeout=1200, procs=procs)
         prod.close()
-    ours = [(got[k] - t) * 1000 for k, t in sent.items()]
-    ours_per_s = n / (max(got[k] for k in sent) - min(sent.values()))
+    latencies = [(got[k] - t) * 1000 for k, t in sent.items()]
+    return n / (max(got[k] for k in sent) - min(sent.values())), latencies, cpu.us_per(n), cpu.host_busy_pct
+
+
+def scenario(base: Settings, run: int, n: int = BURST) -> dict[str, Any]:
+    with WebhookSink(BENCH_DIR / f"peer-ceiling-{run}.tsv") as sink, CpuMeter({"sink": [sink.proc.pid]}) as sink_cpu:
+        ceiling = limits.webhook_ceiling(sink, n)
+    with WebhookSink(BENCH_DIR / f"peer-am-{run}.tsv") as sink:
+        peer_per_s, peer_latencies, peer_cpu_us = run_alertmanager(n, sink, BENCH_DIR / f"alertmanager-{run}")
+    ours_per_s, ours, ours_us, host_busy_pct = run_ours(base, run, n)
     sink_us = sink_cpu.us_per(n)["sink"]
-    ours_us = cpu.us_per(n)
     cores = os.cpu_count() or 1
     result: dict[str, Any] = {"alerts": n,
               "ours_per_s": round(ours_per_s), "peer_per_s": round(peer_per_s),
@@ -129,7 +135,7 @@ def scenario(base: Settings, run: int, n: int = BURST) -> dict[str, Any]:
               "sink_cpu_us_per_post": sink_us, "peer_cpu_us_per_alert": peer_cpu_us,
               "ours_cpu_us_per_alert": round(sum(ours_us.values()), 1),
               **{f"ours_cpu_us_{name}": us for name, us in ours_us.items()},
-              "ours_host_busy_pct": cpu.host_busy_pct,
+              "ours_host_busy_pct": host_busy_pct,
               # What a whole host could spend per alert at 4x Alertmanager's rate, after the sink's share.
               "target_cpu_budget_us": round(cores * 1e6 / (4 * peer_per_s) - sink_us, 1),
               "ours_p50_ms": round(statistics.median(ours), 1), "ours_p99_ms": round(percentile(ours, 0.99), 1),
@@ -138,3 +144,12 @@ def scenario(base: Settings, run: int, n: int = BURST) -> dict[str, Any]:
     result["p99_ratio"] = round(result["ours_p99_ms"] / result["peer_p99_ms"], 2)
     result["ours_samples_ms"], result["peer_samples_ms"] = sample(ours), sample(peer_latencies)
     return result
+
+
+def ours_only(base: Settings, run: int, n: int = BURST) -> dict[str, Any]:
+    """Scenario `peer-ours`: our side of the burst alone (no Alertmanager, no ceiling), for
+    back-to-back A/B runs of a CPU lever; with WARNING_BENCH_PROFILE set, py-spy profiles too."""
+    per_s, latencies, cpu_us, busy = run_ours(base, run, n)
+    return {"alerts": n, "ours_per_s": round(per_s), "ours_cpu_us_per_alert": round(sum(cpu_us.values()), 1),
+            **{f"ours_cpu_us_{name}": us for name, us in cpu_us.items()}, "ours_host_busy_pct": busy,
+            "ours_p50_ms": round(statistics.median(latencies), 1), "ours_p99_ms": round(percentile(latencies, 0.99), 1)}

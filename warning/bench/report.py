@@ -64,6 +64,12 @@ SCENARIOS: dict[str, tuple[Scenario, list[tuple[str, str, str]]]] = {
                              ("peer_cpu_us_per_alert", "us", "Alertmanager's CPU per alert"),
                              ("sink_cpu_us_per_post", "us", "the shared sink's CPU per webhook"),
                              ("target_cpu_budget_us", "us", "host CPU per alert at 4x Alertmanager, less the sink")]),
+    "peer-ours": (peer.ours_only, [("ours_per_s", "alerts/s", "our side of the peer burst alone (A/B runs)"),
+                                   ("ours_cpu_us_per_alert", "us", "CPU per alert, all four below"),
+                                   ("ours_cpu_us_worker", "us", "the Faust worker"),
+                                   ("ours_cpu_us_consumers", "us", "the two grid consumers"),
+                                   ("ours_cpu_us_redis", "us", "Redis"),
+                                   ("ours_cpu_us_kafka", "us", "Kafka")]),
     "manual": (manual.scenario, [("issue_p50_ms", "ms", "<= 50: officer's POST -> first provider handoff"),
                                  ("issue_p99_ms", "ms", "<= 200"),
                                  ("approval_p50_ms", "ms", "<= 50: approval's POST -> first resident handoff"),
@@ -101,6 +107,9 @@ SCENARIOS: dict[str, tuple[Scenario, list[tuple[str, str, str]]]] = {
 }
 
 
+ON_DEMAND = {"peer-ours"}  # not part of `make bench`: `peer` measures the same and more
+
+
 def on_cluster(base: Settings) -> Settings:
     """The local 3-node Kafka cluster (started if it does not answer) with production replication."""
     os.environ["WARNING_KAFKA_BOOTSTRAP"] = CLUSTER_BOOTSTRAP  # what deploy/local/stack.py starts and checks
@@ -109,7 +118,7 @@ def on_cluster(base: Settings) -> Settings:
 
 
 def run_scenarios(base: Settings, which: str, repeats: int, save: bool) -> list[dict[str, Any]]:
-    names = list(SCENARIOS) if which == "all" else [which]
+    names = [n for n in SCENARIOS if n not in ON_DEMAND] if which == "all" else [which]
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:
         raise SystemExit(f"unknown scenario {unknown[0]!r}; one of: {', '.join(SCENARIOS)}, all")

@@ -1,11 +1,18 @@
-"""Render an alert version as CAP 1.2 (one <info> per configured language)."""
+"""Render an alert version as CAP 1.2 (one <info> per configured language).
+
+lxml, not ElementTree: the standard library serialises in Python, element by element
+(~250 µs of a ~320 µs rendering); lxml builds and serialises in libxml2. A grid webhook
+carries the CAP of its alert, so in a burst of small alerts this is paid once per webhook.
+Rendering only builds a tree from our own values — nothing is parsed here (parse.py reads
+CAP from outside, through defusedxml)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from xml.etree import ElementTree as ET
 from zoneinfo import ZoneInfo
+
+from lxml import etree
 
 from warning.cap.parse import NS_12
 from warning.models import AlertVersion, Tier
@@ -34,15 +41,14 @@ def render_cap(alert: AlertVersion, style: CapStyle, area_names: dict[str, str] 
                templates: Templates | None = None) -> bytes:
     zone = ZoneInfo(style.timezone)
     texts = templates or shipped()
-    ET.register_namespace("", NS_12)
 
-    def sub(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:
-        el = ET.SubElement(parent, f"{{{NS_12}}}{tag}")
+    def sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
+        el = etree.SubElement(parent, f"{{{NS_12}}}{tag}")
         if text is not None:
             el.text = text
         return el
 
-    root = ET.Element(f"{{{NS_12}}}alert")
+    root = etree.Element(f"{{{NS_12}}}alert", nsmap={None: NS_12})  # type: ignore[dict-item]  # None: the default namespace (lxml-stubs type it as str)
     sub(root, "identifier", style.identifier_prefix + alert.identifier)
     sub(root, "sender", style.sender)
     sub(root, "sent", _time(alert.issued_at, zone))
@@ -90,4 +96,4 @@ def render_cap(alert: AlertVersion, style: CapStyle, area_names: dict[str, str] 
                 geocode = sub(area, "geocode")
                 sub(geocode, "valueName", "GB/T 2260")
                 sub(geocode, "value", code_value)
-    return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
+    return bytes(etree.tostring(root, encoding="utf-8", xml_declaration=True))
