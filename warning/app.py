@@ -32,6 +32,7 @@ def create_app(container: Container) -> faust.App:
         table_standby_replicas=settings.table_standby_replicas,
         producer_acks=-1,
         producer_linger=settings.worker_producer_linger_ms / 1000,
+        producer_max_batch_size=settings.worker_producer_batch_bytes,
         consumer_auto_offset_reset="earliest",
         # Evaluate acknowledges a message only once its window state is in the changelog,
         # so a quiet partition may hold unacknowledged messages; a rebalance must not wait

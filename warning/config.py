@@ -130,6 +130,11 @@ class Settings(BaseSettings):
     # sends at once); 5 ms measured +30-40 % alerts/s in a 20,000-alert burst and +5 ms p50
     # from reading to webhook: for deployments where storms, not single crossings, matter.
     worker_producer_linger_ms: float = Field(default=0.0, ge=0, le=1000)
+    # The most bytes one partition's batch holds in the worker's producer. aiokafka keeps one
+    # open batch per partition and makes the next record wait for the request in flight once
+    # it is full, so at its default (16 KiB, ~10 versions) a batch of versions or changelog
+    # writes went out as a chain of small requests, each waiting for the one before.
+    worker_producer_batch_bytes: int = Field(default=262144, ge=1024, le=1_000_000)
 
     # CAP output (every alert version renders to CAP 1.2)
     cap_sender: str = "warning@early-warning.local"

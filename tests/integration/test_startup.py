@@ -71,20 +71,21 @@ def test_a_process_started_while_redis_loads_its_aof_waits_and_then_loads_the_gr
 
 
 def test_the_worker_app_wires_its_agents_and_producer_settings(settings: Settings, tmp_path: Path) -> None:
-    """Lifecycle fans out itself (no dispatch agent, no Kafka hop), the producer linger is the
-    setting's, a flush of table writes does not stall the agents (deep producer buffer), and
+    """Lifecycle fans out itself (no dispatch agent, no Kafka hop), the producer linger and batch
+    size are the settings', a flush of table writes does not stall the agents (deep producer buffer), and
     Faust's per-app directory is under the configured data dir, not the working directory."""
     from warning.app import PRODUCER_BUFFER_MAX, create_app
     from warning.bootstrap import bootstrap
 
     data_dir = tmp_path / "fresh" / "faust"
-    c = bootstrap(settings.model_copy(update={"worker_producer_linger_ms": 5.0, "worker_data_dir": data_dir}),
-                  logging=False)
+    c = bootstrap(settings.model_copy(update={"worker_producer_linger_ms": 5.0, "worker_data_dir": data_dir,
+                                              "worker_producer_batch_bytes": 262144}), logging=False)
     app = create_app(c)
     assert app.conf.tabledir.resolve().is_relative_to(data_dir / settings.app_id) and data_dir.is_dir()
     assert sorted(agent.name.rsplit(".", 1)[-1] for agent in app.agents.values()) == [
         "cap-ingest", "evaluate", "fanout-units", "lifecycle"]
     assert app.conf.producer_linger == 0.005
+    assert app.conf.producer_max_batch_size == app.producer.max_batch_size == 262144
     assert app.producer.buffer.max_messages == PRODUCER_BUFFER_MAX > 1_000
 
 

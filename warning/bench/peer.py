@@ -142,6 +142,7 @@ def scenario(base: Settings, run: int, n: int = BURST) -> dict[str, Any]:
               "peer_p50_ms": round(statistics.median(peer_latencies), 1),
               "peer_p99_ms": round(percentile(peer_latencies, 0.99), 1)}
     result["p99_ratio"] = round(result["ours_p99_ms"] / result["peer_p99_ms"], 2)
+    result["cpu_ratio"] = round(result["ours_cpu_us_per_alert"] / peer_cpu_us, 2) if peer_cpu_us else None
     result["ours_samples_ms"], result["peer_samples_ms"] = sample(ours), sample(peer_latencies)
     return result
 
