@@ -79,13 +79,13 @@ def test_the_worker_app_wires_its_agents_and_producer_settings(settings: Setting
 
     data_dir = tmp_path / "fresh" / "faust"
     c = bootstrap(settings.model_copy(update={"worker_producer_linger_ms": 5.0, "worker_data_dir": data_dir,
-                                              "worker_producer_batch_bytes": 262144}), logging=False)
+                                              "worker_producer_batch_bytes": 131072}), logging=False)
     app = create_app(c)
     assert app.conf.tabledir.resolve().is_relative_to(data_dir / settings.app_id) and data_dir.is_dir()
     assert sorted(agent.name.rsplit(".", 1)[-1] for agent in app.agents.values()) == [
         "cap-ingest", "evaluate", "fanout-units", "lifecycle"]
     assert app.conf.producer_linger == 0.005
-    assert app.conf.producer_max_batch_size == app.producer.max_batch_size == 262144
+    assert app.conf.producer_max_batch_size == app.producer.max_batch_size == 131072  # neither default
     assert app.producer.buffer.max_messages == PRODUCER_BUFFER_MAX > 1_000
 
 

@@ -92,6 +92,8 @@ def drop_namespace(settings: Settings) -> None:
     if doomed:
         client.unlink(*doomed)
     try:
+        # A Redis Cluster's nodes are never restarted from their AOFs by a scenario (chaos
+        # promotes a replica), and INFO / BGREWRITEAOF there are per node: one Redis only.
         if not settings.redis_url.startswith(redis_client.CLUSTER_SCHEME):
             compact_aof(client)
     finally:
