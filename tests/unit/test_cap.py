@@ -13,7 +13,7 @@ from tests.data import CAP_CORPUS
 from warning.cap.model import read_message
 from warning.cap.render import CapStyle, render_cap
 from warning.cap.validate import schema, validate_cap
-from warning.models import AlertVersion, Reference, Tier
+from warning.models import AlertText, AlertVersion, Reference, Tier
 
 CORPUS = CAP_CORPUS
 
@@ -195,6 +195,29 @@ def test_every_version_renders_to_schema_valid_cap_12(tier: Tier, number: int, m
     assert zh.areas[0].geocodes == [("GB/T 2260", "440305001")] and zh.areas[0].description == "南头街道"
     if msg_type == "Cancel":
         assert zh.urgency == "Past" and "解除" in zh.headline
+
+
+def test_what_an_officer_or_a_feed_writes_arrives_as_written_and_the_document_stays_valid() -> None:
+    # Markup, entities and quotes are escaped; characters XML 1.0 cannot carry (a stray control
+    # character pasted into a form) are dropped rather than making the whole document unreadable.
+    hostile = AlertText(headline="暴雨红色 <预警> & \"撤离\" 'now'", description="</description><x>&amp;\x01\x0b end",
+                        instruction="go up\tstairs\r\nnow \ufffe")
+    alert = version(Tier.red, 2, "Update").model_copy(update={
+        "texts": {"zh-CN": hostile}, "cause": "a < b \x1f", "area": "440305001",
+        "polygons": [[(22.5, 113.9), (22.6, 113.9), (22.6, 114.05), (22.5, 113.9)]], "circles": [(22.55, 113.95, 2.5)]})
+    xml = render_cap(alert, CapStyle(identifier_prefix="CN-&-"), {"zh-CN": "南头 & 街道", "en": "Nantou <west>"})
+    verdict = validate_cap(xml)
+    assert verdict.valid and verdict.warnings == [], verdict.errors
+    assert verdict.root is not None
+    message = read_message(verdict.root, "1.2")
+    assert message.identifier == "CN-&-rainstorm-440305001-x.v2"
+    zh, en = message.infos
+    assert zh.headline == hostile.headline and zh.description == "</description><x>&amp; end"
+    assert b"<instruction>go up\tstairs\r\nnow </instruction>" in xml  # \r\n is kept as written
+    assert en.description == "a < b" and zh.areas[0].description == "南头 & 街道"
+    assert en.areas[0].description == "Nantou <west>"
+    assert zh.areas[0].polygons == [[(22.5, 113.9), (22.6, 113.9), (22.6, 114.05), (22.5, 113.9)]]
+    assert zh.areas[0].circles == [(22.55, 113.95, 2.5)]
 
 
 def test_cap_validate_cli_shape_and_exit_code(tmp_path: Path) -> None:
