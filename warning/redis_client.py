@@ -75,7 +75,7 @@ class BufferedRepliesFirst(aioredis.Connection):
 
     redis-py reads every reply of a pipeline under its own ``socket_timeout`` context
     (asyncio.timeout: a timer handle scheduled and cancelled per reply); that was ~4.5 % of
-    the worker's CPU in a burst, where a fan-out batch is one pipeline of hundreds of
+    the worker's profile samples in a burst, where a fan-out batch is one pipeline of hundreds of
     replies and all but the first are already in hiredis's buffer when asked for. Only a
     read that has to wait on the socket needs the timeout, and it still gets it (the
     parent's path). What the parser would do with a buffered reply is done here the same
