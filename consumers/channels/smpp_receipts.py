@@ -120,15 +120,16 @@ class SmppReceipts:
                 await pipe.execute()
         finals = [FinalReceipt(str(found[i]), str(batch[i].receipt.final_status), batch[i].receipt.reason,
                                {"gateway": batch[i].gateway}) for i in final]
+        # The statuses are read before settling: the worker writes "awaiting receipt", then
+        # "sent". Read after a settle that found nothing awaited, they could already say
+        # "sent" — the worker's marks landing in between — and a receipt its delivery now
+        # awaits would pass for a repeat and be dropped.
+        before = await store.receipts.statuses_of([str(found[i]) for i in final]) if final else []
         settled = await settle_receipts(self.receipts, "sms", finals)
         self.settled += sum(settled)
-        unsettled = [i for i, used in zip(final, settled, strict=True) if not used]
-        for i in final:
-            done[i] = True
-        if unsettled:  # settled already (a repeat) or past its timeout: done; still being marked: hold
-            statuses = await store.receipts.statuses_of([str(found[i]) for i in unsettled])
-            for i, current in zip(unsettled, statuses, strict=True):
-                done[i] = current not in IN_PROGRESS  # else hold it
+        for i, used, status in zip(final, settled, before, strict=True):
+            # not settled: a repeat or past its timeout is done; one still being marked is held
+            done[i] = used or status not in IN_PROGRESS
         return done
 
     async def close(self) -> None:

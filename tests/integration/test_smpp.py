@@ -10,11 +10,15 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import pytest
 
+from consumers.channels import smpp_receipts
 from consumers.channels.build import build_notifier
+from consumers.channels.smpp_receipts import SmppReceipts
 from consumers.channels.smpp_sms import SmppSms
 from consumers.notifier import Outcome
 from consumers.sinks import read_sink
@@ -23,6 +27,7 @@ from tests.conftest import sandbox_running, seeded_container
 from warning.bootstrap import Container, bootstrap
 from warning.config import Settings
 from warning.delivery.receipts import Receipts
+from warning.delivery.smpp import ESM_DELIVERY_RECEIPT
 from warning.models import DeliveryJob, Tier
 from warning.runner import Processes
 
@@ -138,6 +143,41 @@ async def test_receipts_settle_deliveries_and_undelivered_falls_back(smsc: Proce
     (claimed,) = await c.store.queue.read("push", "t", 10, block_ms=100)  # the next channel, once
     assert (claimed.job.recipient, claimed.job.address) == ("res-undeliv", "token-undeliv")
     assert sms.receipts.settled == 3
+
+
+async def test_a_receipt_the_workers_marks_overtake_mid_settle_is_held_not_dropped(
+        container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The receipt comes while its delivery is still *sending*; the worker's "awaiting receipt"
+    and "sent" marks land right after the settle that found nothing awaited. It must be held
+    and settle next time (taken for a repeat, it was dropped and the delivery stayed *sent*)."""
+    c = container
+    ours = job("+8613800000001", "res-overtaken")
+    receipts = Receipts(c.store, None)
+    await receipts.move([ours], "sending")
+    await c.redis.set(c.keys.smpp_message("cmcc", "0000000777"), ours.delivery_id)
+    real, calls = smpp_receipts.settle_receipts, []
+
+    async def marks_land_after_the_first_settle(*args: Any) -> list[bool]:
+        settled = await real(*args)
+        calls.append(settled)
+        if len(calls) == 1:  # what the worker does once the batch's handoffs are done
+            await c.store.receipts.await_receipt([ours], time.time() + 60)
+            await receipts.move([ours], "sent")
+        return settled
+
+    monkeypatch.setattr(smpp_receipts, "settle_receipts", marks_land_after_the_first_settle)
+    settling = SmppReceipts(receipts, hold_s=10)
+    receipt = SimpleNamespace(esm_class=ESM_DELIVERY_RECEIPT, tlvs=[], short_message=(
+        b"id:0000000777 sub:001 dlvrd:001 submit date:2612031200 done date:2612031200 stat:DELIVRD err:000 text:"))
+    try:
+        await settling("cmcc", receipt)
+        deadline = time.monotonic() + 10
+        while await c.store.receipts.statuses([ours]) != ["delivered"] and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        await settling.close()
+    assert await c.store.receipts.statuses([ours]) == ["delivered"]
+    assert calls == [[False], [True]] and (settling.settled, settling.unmatched) == (1, 0)
 
 
 async def test_bad_receipts_are_logged_and_a_refused_bind_is_retried(smsc: Processes, container: Container,
