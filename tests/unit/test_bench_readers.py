@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from warning.bench.fanout_city import _assignments_recovered
 from warning.bench.residents import SinkLines
 from warning.bench.webhook_sink import Received, read
 
@@ -49,3 +50,17 @@ def test_fanout_city_reads_each_workers_fan_out_times_and_units_from_their_logs(
     assert round(_enqueued_at(tmp_path, "gas-440305000009-y") - _enqueued_at(tmp_path, "gas-440305-x"), 6) == 0.128604
     probe = _probe_grid(12)  # the probe's gas alert is stepped by the partition owning the district's
     assert partition_of(f"gas:{grid_id(probe)}", 12) == partition_of("gas:440305", 12)
+
+
+def test_fanout_city_waits_for_each_workers_recovery_after_its_last_assignment(tmp_path: Path) -> None:
+    assigned = b"[2026-12-03 19:08:13,037] [6557] [INFO] Setting newly assigned partitions\n"
+    ready = b"[2026-12-03 19:08:13,070] [6557] [INFO] [^---Recovery]: Worker ready\n"
+    assert not _assignments_recovered(tmp_path)  # no logs yet
+    (tmp_path / "worker.log").write_bytes(assigned + ready)
+    assert not _assignments_recovered(tmp_path)  # the second worker has not logged
+    (tmp_path / "worker-b.log").write_bytes(assigned + ready + b'{"event": "heartbeat"}\n')
+    assert _assignments_recovered(tmp_path)
+    (tmp_path / "worker-b.log").write_bytes(assigned + ready + assigned)  # a rebalance: recovering again
+    assert not _assignments_recovered(tmp_path)
+    (tmp_path / "worker-b.log").write_bytes(assigned + ready + assigned + ready)
+    assert _assignments_recovered(tmp_path)

@@ -59,6 +59,7 @@ from warning.pipeline import signal_records
 from warning.pipeline.batching import Waiting, run_batched
 from warning.pipeline.common import changelog_configs, raw_topic, reject, until_redis_answers
 from warning.pipeline.fanout import fan_out_batch
+from warning.pipeline.produce import DirectProducer
 from warning.pipeline.units import FanoutUnit
 from warning.response.ack import audit
 from warning.topics import ALERT_LIFECYCLE
@@ -103,11 +104,11 @@ def read_record(control_topic: str, event: EventT[bytes]) -> Record:
 def register(app: faust.App, c: Container) -> None:
     signals = raw_topic(app, c.topics.signals)
     inputs = raw_topic(app, c.topics.signals, c.topics.control)
-    alerts = raw_topic(app, c.topics.alerts)
     rejected = raw_topic(app, c.topics.rejected)
     fanout = raw_topic(app, c.topics.fanout)
     table = app.Table(ALERT_LIFECYCLE, default=dict, partitions=app.conf.topic_partitions,
                       extra_topic_configs=changelog_configs(c.settings))
+    direct = DirectProducer(app)
 
     async def advance(taken: list[Taken]) -> Stepped:
         out = Stepped()
@@ -221,7 +222,8 @@ def register(app: faust.App, c: Container) -> None:
         for version in stepped.versions:
             log.info("alert_version", alert_id=version.alert_id, tier=version.tier.value,
                      version=version.version, msg_type=version.msg_type)
-            published.append(await alerts.send(key=version.key.encode(), value=version.model_dump_json().encode()))
+            published.append(await direct.send(c.topics.alerts, version.key.encode(),
+                                               version.model_dump_json().encode()))
         # Acknowledged by Kafka before the states that say "done" are written: a crash
         # in between must replay the batch, not leave a version unpublished.
         await asyncio.gather(*published)
@@ -229,7 +231,7 @@ def register(app: faust.App, c: Container) -> None:
             # A batch spans partitions: each state goes to its own changelog partition
             # (Faust's table[key] = v would use the current event's).
             table.data[alert_key] = state
-            table.send_changelog(partition, alert_key, state)
+            await direct.changelog(table, partition, alert_key, state)
         if stepped.answers or stepped.audit or stepped.approvals:
             await tell_officers(stepped)
         for event, _ in taken:
