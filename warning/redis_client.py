@@ -57,14 +57,19 @@ class ClosedUnderWrite(aioredis.Connection):
     or the peer reset it) surfaces in redis-py 8.1 as AttributeError / TypeError on the
     writer it no longer has — not a ConnectionError, so neither redis-py's retries nor the
     pipeline's outage loops saw it, and a Twilio status callback failed with a 500 on the
-    local Redis Cluster (redis/redis-py#4287, the fix proposed upstream in #4217). Raised
-    here as what it is; the write is then retried on a fresh connection."""
+    local Redis Cluster (redis/redis-py#4287, the fix proposed upstream in #4217). Under
+    uvloop (the default event loop) the same write on a transport the loop has closed raises
+    RuntimeError ("... the handler is closed"), where asyncio's own loop drops the bytes: a
+    push consumer died of it when its Redis Cluster master was killed (`warning bench chaos
+    --cluster`, 2026-12-03). Raised here as what it is; the write is then retried on a fresh
+    connection."""
 
     async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         try:
             await super().send_packed_command(command, check_health)
-        except (AttributeError, TypeError) as exc:
-            if "NoneType" not in str(exc):
+        except (AttributeError, TypeError, RuntimeError) as exc:
+            closed = "handler is closed" in str(exc) if isinstance(exc, RuntimeError) else "NoneType" in str(exc)
+            if not closed:
                 raise  # not the closed writer: a real defect, not an outage
             raise exceptions.ConnectionError(f"connection to {self.host}:{self.port} closed under a write: "
                                              f"{exc}") from exc

@@ -1,9 +1,13 @@
 """A connection closed under a write is an outage (ConnectionError), not a crash: redis-py
-8.1 lets the transport's AttributeError / TypeError through (redis/redis-py#4287)."""
+8.1 lets the transport's AttributeError / TypeError through (redis/redis-py#4287), and
+under uvloop a write on a transport the loop has closed raises RuntimeError."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+import uvloop
 from redis import exceptions
 
 from warning.redis_client import HiredisPackedConnection
@@ -46,4 +50,33 @@ async def test_a_write_on_a_connection_closed_under_it_raises_connection_error(e
 async def test_any_other_type_error_is_left_as_the_defect_it_is() -> None:
     conn, _ = closing(TypeError("a bytes-like object is required, not 'int'"))
     with pytest.raises(TypeError, match="bytes-like"):
+        await conn.send_packed_command([b"PING"], check_health=False)
+
+
+def test_a_write_on_a_transport_uvloop_has_closed_raises_connection_error() -> None:
+    """The real uvloop transport, closed by the loop (as when the Redis master is killed
+    while a command is being written): its RuntimeError is an outage, retried elsewhere."""
+
+    async def main() -> None:
+        server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.close()
+        await asyncio.sleep(0)
+        conn = HiredisPackedConnection(host="127.0.0.1", port=port, socket_timeout=None)
+        conn._reader, conn._writer = reader, writer
+        try:
+            with pytest.raises(exceptions.ConnectionError, match=r"closed under a write: .*handler is closed"):
+                await conn.send_packed_command(conn.pack_command("SET", "k", "v"), check_health=False)
+            assert not conn.is_connected
+        finally:
+            server.close()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())
+
+
+async def test_any_other_runtime_error_is_left_as_the_defect_it_is() -> None:
+    conn, _ = closing(RuntimeError("Event loop is closed"))
+    with pytest.raises(RuntimeError, match="Event loop is closed"):
         await conn.send_packed_command([b"PING"], check_health=False)
