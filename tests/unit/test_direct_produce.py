@@ -1,8 +1,7 @@
-"""The lifecycle's records handed straight to Faust's producer (warning/pipeline/produce.py), and
-evaluate's write-back taken out by a flush (warning/pipeline/evaluate.py).
+"""The lifecycle's records handed straight to Faust's producer (warning/pipeline/produce.py).
 
 The records reach real Kafka and are recovered from it in the acceptance tests (a worker
-killed -9 keeps its alert and window state); here: that the bytes are the ones Faust's own
+killed -9 keeps its alert state); here: that the bytes are the ones Faust's own
 path would have written, so a table recovered from them is the table that was written."""
 
 from __future__ import annotations
@@ -12,9 +11,7 @@ from typing import Any
 
 import faust
 import orjson
-from faust.types import TP
 
-from warning.pipeline.evaluate import WriteBack
 from warning.pipeline.produce import DirectProducer
 
 
@@ -71,20 +68,4 @@ def test_a_raw_record_goes_as_given_to_its_topic_and_partition() -> None:
     asyncio.run(main())
     assert recording.sent == [("warning.alerts", b"gas:grid-7", b'{"version":2}', None),
                               ("warning.signals", b"k", b"[]", 3)]
-
-
-def test_a_flush_takes_its_windows_and_messages_out_and_leaves_later_ones_for_the_next() -> None:
-    cache, tp = WriteBack(), TP("feeds.observations", 2)
-    held = cache.dirty[tp]  # the agent holds the partition's dict across its awaits
-    held["st-1"] = {"readings": {"rainfall": [[1.0], [5.0]]}}
-    cache.pending[tp].extend(["event-1", "event-2"])  # type: ignore[list-item]
-    dirty, pending = cache.take(tp)
-    assert dirty == {"st-1": {"readings": {"rainfall": [[1.0], [5.0]]}}}
-    assert pending == ["event-1", "event-2"]
-    # the agent goes on writing into the dict it holds: the next flush's
-    held["st-2"] = {"readings": {"rainfall": [[2.0], [7.0]]}}
-    cache.pending[tp].append("event-3")  # type: ignore[arg-type]
-    assert cache.take(tp) == ({"st-2": {"readings": {"rainfall": [[2.0], [7.0]]}}}, ["event-3"])
-    assert cache.take(tp) == ({}, [])
-    assert cache.take(TP("feeds.observations", 0)) == ({}, [])  # a partition never written
 
