@@ -15,6 +15,7 @@ from warning import heartbeat
 from warning.bootstrap import Container
 from warning.faust_recovery import TableManager, filter_fetches
 from warning.pipeline import cap_feed, evaluate, lifecycle, units
+from warning.pipeline.produce import idempotent
 from warning.redis_client import REDIS_OR_SOCKET_DOWN
 
 
@@ -52,8 +53,7 @@ def create_app(container: Container) -> faust.App:
     )
     _fetch_promptly(app)
     filter_fetches(app)  # aiokafka read Faust's empty filter (all paused) as none: rebalances dropped records
-    _buffer_changelog_bursts(app)
-    _produce_idempotently(app)
+    idempotent(app.producer)
     _beat(app, container)
     evaluate.register(app, container)
     cap_feed.register(app, container)
@@ -92,30 +92,3 @@ def _fetch_promptly(app: faust.App) -> None:
             structlog.get_logger().warning("prefetch_backoff_not_set", reason="aiokafka fetcher not found")
 
     app.on_partitions_assigned.connect(on_assigned)
-
-
-# Table writes go through Faust's producer buffer, and while it holds more than
-# ``max_messages`` (100) the conductor stops handing messages to every agent. Evaluate
-# writes a partition's dirty windows in one flush (~1,250 records at 5,000 stations), so
-# under load a threshold-crossing reading waited behind that drain: 0.2-1.3 s in 1-2 of 6
-# crossings of the reach bench. The buffer drains in the background either way; a deeper
-# bound keeps the back-pressure for a real backlog without stalling readings behind a flush.
-PRODUCER_BUFFER_MAX = 20_000
-
-
-def _buffer_changelog_bursts(app: faust.App) -> None:
-    app.producer.buffer.max_messages = PRODUCER_BUFFER_MAX
-
-
-def _produce_idempotently(app: faust.App) -> None:
-    """Faust's producer (versions, signals, changelogs) idempotent, as every other producer here.
-
-    faust-streaming asks aiokafka for idempotence only under ``exactly_once``; otherwise a
-    batch retried after a broker failover (its acknowledgement lost) is written twice. The
-    stages downstream would tolerate the copy, but a changelog or alert stream should not
-    carry it."""
-    producer = app.producer
-    if hasattr(producer, "_settings_extra"):
-        producer._settings_extra = lambda: {"acks": "all", "enable_idempotence": True}
-    else:  # a faust upgrade renamed it: still acks=all, only not deduplicated by the broker
-        structlog.get_logger().warning("producer_idempotence_not_set", reason="faust producer settings hook not found")

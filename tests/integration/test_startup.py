@@ -72,9 +72,12 @@ def test_a_process_started_while_redis_loads_its_aof_waits_and_then_loads_the_gr
 
 def test_the_worker_app_wires_its_agents_and_producer_settings(settings: Settings, tmp_path: Path) -> None:
     """Lifecycle fans out itself (no dispatch agent, no Kafka hop), the producer linger and batch
-    size are the settings', a flush of table writes does not stall the agents (deep producer buffer), and
-    Faust's per-app directory is under the configured data dir, not the working directory."""
-    from warning.app import PRODUCER_BUFFER_MAX, create_app
+    size are the settings', station windows have an idempotent producer of their own (started with
+    the app, so a flush of windows never queues ahead of a warning's records), and Faust's
+    per-app directory is under the configured data dir, not the working directory."""
+    from faust.types import ProducerT
+
+    from warning.app import create_app
     from warning.bootstrap import bootstrap
 
     data_dir = tmp_path / "fresh" / "faust"
@@ -86,7 +89,10 @@ def test_the_worker_app_wires_its_agents_and_producer_settings(settings: Setting
         "cap-ingest", "evaluate", "fanout-units", "lifecycle"]
     assert app.conf.producer_linger == 0.005
     assert app.conf.producer_max_batch_size == app.producer.max_batch_size == 131072  # neither default
-    assert app.producer.buffer.max_messages == PRODUCER_BUFFER_MAX > 1_000
+    [windows] = [p for p in app._children if isinstance(p, ProducerT) and p is not app.producer]
+    assert windows.max_batch_size == 131072 and windows.linger_ms == 5
+    for producer in (app.producer, windows):
+        assert producer._settings_extra() == {"acks": "all", "enable_idempotence": True}  # type: ignore[attr-defined]
 
 
 def test_shard_lanes_changed_under_queued_jobs_stop_startup_naming_the_setting(settings: Settings) -> None:

@@ -43,7 +43,7 @@ def test_a_changelog_record_is_the_one_the_table_itself_would_write() -> None:
              "cause": "站 7: gas_lel = 25 (orange) & <b>"}
 
     async def main() -> tuple[Any, Any]:
-        acknowledged = await (await DirectProducer(app).changelog(table, 5, "gas:grid-7", state))
+        acknowledged = await (await DirectProducer(app.producer).changelog(table, 5, "gas:grid-7", state))
         faust_own = table.changelog_topic.as_future_message(  # what Table.send_changelog buffers
             key="gas:grid-7", value=state, partition=5, key_serializer=table.key_serializer,
             value_serializer=table.value_serializer).message
@@ -62,8 +62,8 @@ def test_a_raw_record_goes_as_given_to_its_topic_and_partition() -> None:
     app, recording = _app()
 
     async def main() -> None:
-        await DirectProducer(app).send("warning.alerts", b"gas:grid-7", b'{"version":2}')
-        await DirectProducer(app).send("warning.signals", b"k", b"[]", 3)
+        await DirectProducer(app.producer).send("warning.alerts", b"gas:grid-7", b'{"version":2}')
+        await DirectProducer(app.producer).send("warning.signals", b"k", b"[]", 3)
 
     asyncio.run(main())
     assert recording.sent == [("warning.alerts", b"gas:grid-7", b'{"version":2}', None),

@@ -2,52 +2,37 @@
 
 One pass of pure code per message (a message may carry a batch of readings of one
 partition's stations); the message's signals go out as one record per partition they
-belong to (signal_records.py). Window state is written back to its changelog-backed table the
-way Kafka Streams' record cache does it: a station's window is updated in memory and
-written to the changelog once per flush (after ``evaluate_flush_events`` messages of a
-partition, and by a timer at least every ``evaluate_flush_s`` seconds), and only then
-are the messages it covers acknowledged. A crash before
-a flush re-delivers those messages; a reading delivered twice replaces itself, so the
-replay rebuilds exactly the lost state. Nothing is lost and nothing counted twice, and a
-busy station costs one changelog write per flush instead of one per reading.
+belong to (signal_records.py). Window state goes to its changelog-backed table through a
+write-back cache (writeback.py): written once per flush (after ``evaluate_flush_events``
+messages of a partition, and by a timer at least every ``evaluate_flush_s`` seconds) on
+a producer of its own, and the messages it covers acknowledged once Kafka has it. A busy
+station costs one changelog write per flush instead of one per reading.
 """
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
-from dataclasses import dataclass, field
 from typing import Any
 
 import faust
 import structlog
-from faust.types import TP, EventT
+from faust.types import TP
 
 from warning.bootstrap import Container
 from warning.ingest import parse_observations
 from warning.models import Observation, TierSignal
 from warning.pipeline import signal_records
 from warning.pipeline.common import changelog_configs, raw_topic, reject
-from warning.pipeline.produce import DirectProducer
+from warning.pipeline.produce import DirectProducer, own_connection
+from warning.pipeline.writeback import WriteBack
 from warning.rules.evaluate import evaluate_station
 from warning.topics import STATION_WINDOWS
 
 log = structlog.get_logger()
 
-
-@dataclass
-class WriteBack:
-    """Dirty station windows and the unacknowledged messages they cover, per partition."""
-
-    dirty: dict[TP, dict[str, dict[str, Any]]] = field(default_factory=lambda: defaultdict(dict))
-    pending: dict[TP, list[EventT[bytes]]] = field(default_factory=lambda: defaultdict(list))
-    flushed_at: dict[TP, float] = field(default_factory=dict)
-
-    def forget(self, partitions: set[TP]) -> None:
-        """Partitions moved to another worker: it replays their unacknowledged messages."""
-        for tp in partitions:
-            self.dirty.pop(tp, None)
-            self.pending.pop(tp, None)
+# A rebalance waits this long at most for windows already handed to Kafka, so the
+# partition's next owner recovers them instead of replaying the readings they cover.
+SETTLE_ON_REVOKE_S = 2.0
 
 
 def register(app: faust.App, c: Container) -> None:
@@ -55,44 +40,28 @@ def register(app: faust.App, c: Container) -> None:
     rejected = raw_topic(app, c.topics.rejected)
     stations = app.Table(STATION_WINDOWS, default=dict, partitions=app.conf.topic_partitions,
                          extra_topic_configs=changelog_configs(c.settings))
-    cache = WriteBack()
-    direct = DirectProducer(app)
+    direct = DirectProducer(app.producer)
+    windows = DirectProducer(own_connection(app))
+    cache = WriteBack(lambda partition, station_id, window: windows.changelog(stations, partition, station_id, window),
+                      app.crash)
 
     async def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        cache.forget(set(args[0]) if args else set())
+        cache.forget(args[0] if args else ())
+        await cache.settle(SETTLE_ON_REVOKE_S)
 
     app.on_partitions_revoked.connect(on_revoked)
 
-    def flush(tp: TP) -> None:
-        """Write the partition's dirty windows to the changelog, then acknowledge what they cover.
-
-        Synchronous, so neither the agent nor the timer can interleave with it; the
-        partition is explicit, so it works outside stream iteration too. The windows go
-        through Faust's producer buffer, not straight to the producer as the lifecycle's
-        records do (produce.py): handed over at once, a flush of ~1,250 windows filled
-        whole producer batches, and a crossing's signal and version waited behind those
-        requests on the one connection to the broker (in the reach bench 7 of 24 crossings
-        0.9-1.8 s late against 2 of 24 through the buffer).
-        """
-        dirty = cache.dirty.get(tp)
-        for station_id, state in (dirty or {}).items():
-            stations.data[station_id] = state  # the store, without a second changelog record
-            stations.send_changelog(tp.partition, station_id, state)
-        for done in cache.pending.get(tp, []):
-            done.ack()
-        if dirty:
-            dirty.clear()
-        cache.pending.pop(tp, None)
-        cache.flushed_at[tp] = time.monotonic()
+    async def flush(tp: TP) -> None:
+        for station_id, window in cache.dirty[tp].items():
+            stations.data[station_id] = window  # the store, without a second changelog record
+        await cache.flush(tp)
 
     flush_s = c.settings.evaluate_flush_s
 
     @app.timer(flush_s / 2)
     async def flush_quiet_partitions() -> None:
-        now = time.monotonic()
-        for tp in [tp for tp, events in cache.pending.items() if events]:
-            if now - cache.flushed_at.get(tp, 0.0) >= flush_s:
-                flush(tp)
+        for tp in cache.due(flush_s):
+            await flush(tp)
 
     @app.agent(observations, name="evaluate")
     async def evaluate(stream: faust.StreamT[bytes]) -> None:
@@ -125,4 +94,4 @@ def register(app: faust.App, c: Container) -> None:
                 await direct.send(c.topics.signals, signal_key, value, partition)
             cache.pending[tp].append(event)
             if len(cache.pending[tp]) >= c.settings.evaluate_flush_events:
-                flush(tp)
+                await flush(tp)

@@ -108,7 +108,7 @@ def register(app: faust.App, c: Container) -> None:
     fanout = raw_topic(app, c.topics.fanout)
     table = app.Table(ALERT_LIFECYCLE, default=dict, partitions=app.conf.topic_partitions,
                       extra_topic_configs=changelog_configs(c.settings))
-    direct = DirectProducer(app)
+    direct = DirectProducer(app.producer)
 
     async def advance(taken: list[Taken]) -> Stepped:
         out = Stepped()
