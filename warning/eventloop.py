@@ -23,7 +23,10 @@ def use(loop: EventLoop) -> None:
     if loop == "uvloop":
         import uvloop
 
+        from warning import kafka_closed_write
+
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        kafka_closed_write.install()  # a write on a transport uvloop closed: a broken connection
 
 
 def run(main: Coroutine[Any, Any, T], loop: EventLoop) -> T:

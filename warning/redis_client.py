@@ -232,6 +232,20 @@ class WarningCluster(aioredis.RedisCluster):
     def register_script(self, script: Any) -> AsyncScript:  # type: ignore[override]
         return PipelinedScript(self, script)
 
+    async def initialize(self, *args: Any, **kwargs: Any) -> WarningCluster:
+        """A cluster none of whose nodes answers — every node restarting, or loading its AOF —
+        raises redis-py's RedisClusterException, the same class as a command it cannot route
+        (a defect). The first is an outage: a ConnectionError here, waited out by the outage
+        loops as on one Redis; a push consumer died of it when the whole local cluster was
+        restarted under its drain (``make test-cluster``, 2026-12-04)."""
+        try:
+            await super().initialize(*args, **kwargs)
+        except exceptions.RedisClusterException as exc:
+            if "cannot be connected" not in str(exc):
+                raise
+            raise exceptions.ConnectionError(f"no Redis Cluster node answered: {exc}") from exc
+        return self
+
     def pack_with_hiredis(self) -> None:
         # redis-py's asyncio cluster takes no connection class: it is set where every node,
         # the known and those found later, takes it from.
