@@ -17,7 +17,7 @@ version waited behind them (reach bench: 7 of 24 crossings 0.9-1.8 s late). On t
 connection they queue only behind each other (writeback.py acknowledges the readings
 they cover once Kafka has them).
 
-What Faust's path did besides: its consumer flushes this producer before every offset
+What Faust's path did besides: its consumer flushes the app's producer before every offset
 commit (so a batch's records are in Kafka before its signals are committed, as before);
 the changelog callback only records offsets for persistent stores (RocksDB) and for
 transactions, neither of which the worker uses (``store="memory://"``, at-least-once).
@@ -52,7 +52,6 @@ class DirectProducer:
         raw_key, _ = topic.prepare_key(key, table.key_serializer)
         raw_value, _ = topic.prepare_value(value, table.value_serializer)
         return await self.send(topic.get_topic_name(), raw_key, raw_value, partition)
-
 
 
 def own_connection(app: faust.App) -> ProducerT:
