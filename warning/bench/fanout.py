@@ -84,7 +84,7 @@ def scenario(base: Settings, run: int) -> dict[str, Any]:
     sinks = BENCH_DIR / "fanout-sinks"
     shutil.rmtree(sinks, ignore_errors=True)
     settings = namespace(base, "fanout", run, sink_dir=sinks)
-    keys = Keys(settings.redis_prefix)
+    keys = Keys(settings.redis_prefix, settings.shard_lanes)  # the lanes the pipeline queues into
     client = redis_client.connect_sync(settings.redis_url)
     result: dict[str, Any] = {"residents": RESIDENTS}
     try:
@@ -106,7 +106,8 @@ def scenario(base: Settings, run: int) -> dict[str, Any]:
         result["enqueued"], result["enqueue_s"] = count, round(seconds, 2)
         result["redis_bytes_per_job"] = round((int(client.info("memory")["used_memory"]) - before) / count)
         for tier in (Tier.red, Tier.orange, Tier.yellow, Tier.blue):
-            client.delete(keys.queue("push", tier))  # only the enqueue was measured here
+            for shard in range(keys.shards):
+                client.delete(keys.queue("push", tier, shard))  # only the enqueue was measured here
 
         env = {**env_for(settings), "WARNING_RATE_LIMITS": '{"push": 10000000, "sms": 10000000}',
                "WARNING_LOG_LEVEL": "WARNING"}
