@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ from warning.config import Settings, load_settings
 from warning.control.policy import auto_policy_file
 from warning.keys import Keys
 from warning.models import Tier
-from warning.runner import Processes, env_for, wait_http
+from warning.runner import Processes, env_for, free_port, wait_http
 from warning.targeting.importer import import_recipients, seed_demo_directory, store_grids
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,12 +137,6 @@ async def lane_entries(c: Container, channel: str, tier: Tier) -> list[tuple[str
         found: Any = await c.redis.xrange(c.keys.queue(channel, tier, shard))
         entries += found
     return entries
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _delete_topics(settings: Settings) -> None:

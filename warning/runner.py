@@ -5,13 +5,42 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from warning.config import CHANNELS, Settings
+
+# Ports a test or bench hands to a process it starts are taken below Linux's ephemeral range
+# (32768+, where the kernel picks every outgoing connection's source port): a port the
+# kernel chose for a bind-to-0 check could be a Kafka or Redis client's source port by the
+# time the child binds it, and the sandbox died of "address already in use" in CI
+# (2026-12-04). 21001-21006 and 31001-31006 are the local Redis Cluster's, 26379 Sentinel's.
+_PORTS = range(23_000, 30_000)
+_handed_out: set[int] = set()
+
+
+def bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A localhost port nothing listens on, outside the ephemeral range, never handed out twice by this process."""
+    for _ in range(500):
+        port = random.choice(_PORTS)
+        if port != 26379 and port not in _handed_out and bindable(port):
+            _handed_out.add(port)
+            return port
+    raise RuntimeError(f"no free port in {_PORTS.start}-{_PORTS.stop - 1}")
 
 
 def env_for(settings: Settings) -> dict[str, str]:

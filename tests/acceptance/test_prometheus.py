@@ -22,9 +22,9 @@ import yaml
 
 from consumers.sinks import read_sink
 from tests.acceptance.conftest import cli, logs
-from tests.conftest import ROOT, free_port, wait_for
+from tests.conftest import ROOT, wait_for
 from warning.config import Settings
-from warning.runner import Processes
+from warning.runner import Processes, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,6 @@ import contextlib
 import os
 import random
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from warning import redis_client
 from warning.config import ConfigError, Settings, load_settings
 from warning.keys import Keys
 from warning.models import DeliveryJob, Tier
+from warning.runner import bindable
 from warning.store import DeliveryStore
 
 pytestmark = pytest.mark.integration
@@ -33,23 +33,12 @@ pytestmark = pytest.mark.integration
 
 def _three_free_ports() -> int:
     """A port P with P-2, P-1 and P free (the Sentinel on P, master and replica below it),
-    below the ephemeral range (32768+): there, a Kafka client's outgoing socket could take a
-    port between this check and redis-server's bind, and the set never came up (seen under
-    the cluster suite's load)."""
+    below the ephemeral range (see warning.runner.free_port)."""
     for _ in range(200):
         port = random.randrange(23_002, 30_000)
-        if all(_bindable(p) for p in (port - 2, port - 1, port)):
+        if all(bindable(p) for p in (port - 2, port - 1, port)):
             return port
     raise RuntimeError("no three free ports in a row in 23000-29999")
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ from urllib.parse import urlparse
 import orjson
 import pytest
 
-from tests.conftest import free_port
 from warning import redis_client
 from warning.bootstrap import load_grids
 from warning.config import ConfigError, Settings
 from warning.keys import Keys
+from warning.runner import free_port
 from warning.store.queue import check_shard_lanes
 from warning.targeting.importer import store_grids
 

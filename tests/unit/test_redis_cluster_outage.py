@@ -9,9 +9,9 @@ import asyncio
 import pytest
 from redis import exceptions
 
-from tests.conftest import free_port
 from warning import redis_client
 from warning.redis_client import REDIS_DOWN
+from warning.runner import free_port
 
 
 def test_a_cluster_whose_nodes_do_not_answer_is_an_outage() -> None:

@@ -3,7 +3,6 @@ an optional webhook endpoint per grid, and directories for the audiences a scena
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import orjson
 import yaml
 
 from warning.bench.harness import ROOT
+from warning.runner import free_port
 
 BENCH_DIR = ROOT / ".run" / "bench"
 COLUMNS = 200
@@ -65,12 +65,6 @@ def crossing(i: int, tag: str, value: float = 80.0) -> dict[str, Any]:
     lat, lon = centre(i)
     return {"station_id": f"{tag}-{i}", "kind": "gas_lel", "value": value, "unit": "%LEL",
             "observed_at": datetime.now(UTC).isoformat(), "lat": lat, "lon": lon}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class WebhookSink:

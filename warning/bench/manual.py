@@ -18,12 +18,12 @@ import orjson
 
 from warning import redis_client
 from warning.bench import gridworld
-from warning.bench.gridworld import BENCH_DIR, free_port, percentile, sample
+from warning.bench.gridworld import BENCH_DIR, percentile, sample
 from warning.bench.residents import arrivals, poll_until, resident_pipeline
 from warning.config import Settings
 from warning.keys import Keys
 from warning.response.tokens import Principal, TokenStore
-from warning.runner import wait_http
+from warning.runner import free_port, wait_http
 from warning.targeting.importer import import_recipients
 
 SAMPLES = 40

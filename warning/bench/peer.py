@@ -35,10 +35,11 @@ import yaml
 
 from warning.bench import gridworld, limits
 from warning.bench.cpu import CpuMeter, stack_pid
-from warning.bench.gridworld import BENCH_DIR, WebhookSink, free_port, percentile, sample
+from warning.bench.gridworld import BENCH_DIR, WebhookSink, percentile, sample
 from warning.bench.ours import grid_pipeline, send, wait_for_keys, warm_producer
 from warning.bench.profile import Profiles
 from warning.config import Settings
+from warning.runner import free_port
 
 BURST = int(os.environ.get("WARNING_BENCH_PEER_N", "20000"))
 AM_BATCH = 100

@@ -21,13 +21,13 @@ from consumers.channels.build import build_notifier
 from consumers.channels.smpp_sms import SmppSms
 from consumers.sinks import read_sink
 from consumers.worker import Worker
-from warning.bench.gridworld import BENCH_DIR, free_port, percentile
+from warning.bench.gridworld import BENCH_DIR, percentile
 from warning.bench.harness import drop_namespace, namespace
 from warning.bootstrap import bootstrap
 from warning.config import Settings
 from warning.delivery.receipts import Receipts
 from warning.models import DeliveryJob, Tier
-from warning.runner import Processes, env_for, wait_http
+from warning.runner import Processes, env_for, free_port, wait_http
 
 DRAIN_JOBS = 20_000
 CITY_JOBS = 100_000
