@@ -280,7 +280,9 @@ def connect(url: str, **options: Any) -> aioredis.Redis:
         client: aioredis.Redis = sentinel.master_for(address.service, db=address.db, password=address.password,
                                                      **options)
         return client
-    if HIREDIS_AVAILABLE:
+    if HIREDIS_AVAILABLE and url.startswith("redis://"):
+        # only plain TCP: redis-py 8.1 let a rediss:// or unix:// URL override a class given
+        # here, 8.2 does not — it would have dropped TLS
         options.setdefault("connection_class", HiredisPackedConnection)
     return aioredis.Redis.from_url(url, **options)
 

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from hypothesis import given
 from hypothesis import strategies as st
 from redis.asyncio import connection as redis_connection
-from redis.asyncio.connection import Connection, SSLConnection
+from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -66,6 +66,8 @@ async def test_a_script_call_of_thousands_of_arguments_round_trips(settings: Set
 def test_a_tls_or_socket_url_keeps_its_own_connection_class() -> None:
     client = redis_client.connect("rediss://127.0.0.1:1/0")
     assert client.connection_pool.connection_class is SSLConnection
+    socket_client = redis_client.connect("unix:///run/redis/redis.sock?db=0")
+    assert socket_client.connection_pool.connection_class is UnixDomainSocketConnection
 
 
 class CountedTimeouts:
