@@ -4,16 +4,29 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+CONSTRAINTS := deploy/constraints.txt
 
-.PHONY: install up down status run demo test test-cluster bench lint deploy-check clean
+.PHONY: install lock up down status run demo test test-cluster bench lint deploy-check clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The versions in $(CONSTRAINTS), the ones the tests passed with (see its header).
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev]' -c $(CONSTRAINTS)
 	@touch $@
+
+# Resolve pyproject.toml's ranges afresh (newest versions) and rewrite $(CONSTRAINTS);
+# `make install` then installs them. Run `make test` and `make test-cluster` before committing it.
+lock:
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(PYTHON) -m venv "$$tmp/venv"; \
+	"$$tmp/venv/bin/python" -m pip install -q --upgrade pip; \
+	"$$tmp/venv/bin/python" -m pip install -q -e '.[dev]'; \
+	{ sed -n '/^#/p;/^#/!q' $(CONSTRAINTS); "$$tmp/venv/bin/python" -m pip freeze --exclude-editable; } > "$$tmp/constraints.txt"; \
+	mv "$$tmp/constraints.txt" $(CONSTRAINTS); \
+	git diff --stat -- $(CONSTRAINTS) || true
 
 # KAFKA_NODES=3: a 3-node KRaft cluster (set WARNING_KAFKA_BOOTSTRAP to the addresses it prints)
 up: install

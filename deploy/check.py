@@ -140,7 +140,7 @@ def image() -> None:
         python = str(env_dir / "bin" / "python")
         wheel = next(wheels.glob("warning_dispatch-*.whl"))
         run("the image's final stage: the wheel and its dependencies install",
-            [python, "-m", "pip", "install", "-q", str(wheel)])
+            [python, "-m", "pip", "install", "-q", str(wheel), "-c", str(ROOT / "deploy" / "constraints.txt")])
         warning = str(env_dir / "bin" / "warning")
         for role in ROLES:
             run(f"warning {' '.join(role)} --help", [warning, *role, "--help"], cwd=Path(tmp))
