@@ -62,7 +62,8 @@ class ClosedUnderWrite(aioredis.Connection):
     RuntimeError ("... the handler is closed"), where asyncio's own loop drops the bytes: a
     push consumer died of it when its Redis Cluster master was killed (`warning bench chaos
     --cluster`, 2026-12-03). Raised here as what it is; the write is then retried on a fresh
-    connection."""
+    connection. redis-py 8.2 checks the transport itself (before the write, and after a
+    TypeError / AttributeError), so there only uvloop's RuntimeError mid-write reaches this."""
 
     async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         try:
