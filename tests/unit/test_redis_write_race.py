@@ -13,7 +13,6 @@ from redis import exceptions
 
 from warning.redis_client import HiredisPackedConnection
 
-
 # Either message: ours (8.1, naming the server) or redis-py's own (8.2).
 CLOSED = r"closed under a write|closed by the server (before|while) writ"
 
