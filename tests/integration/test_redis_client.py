@@ -16,6 +16,7 @@ from redis.asyncio import connection as redis_connection
 from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import DataError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from warning import redis_client
@@ -23,11 +24,11 @@ from warning.config import Settings
 
 pytestmark = pytest.mark.integration
 
-arguments = st.lists(st.one_of(st.text(), st.binary(), st.integers(-2**63, 2**64), st.floats(allow_nan=False)),
-                     max_size=30)
+arguments = st.lists(st.one_of(st.text(), st.binary(), st.integers(-2**63, 2**64), st.floats(allow_nan=False),
+                               st.binary().map(bytearray), st.binary().map(memoryview)), max_size=30)
 
 
-@given(st.sampled_from(["EVALSHA", "CONFIG GET", b"CLIENT SETNAME", "HSET"]), arguments)
+@given(st.sampled_from(["EVALSHA", "CONFIG GET", b"CLIENT SETNAME", "HSET", "SET"]), arguments)
 def test_hiredis_packs_the_bytes_redis_py_packs(command: str | bytes, args: list[object]) -> None:
     python, hiredis = Connection(), redis_client.HiredisPackedConnection()
     try:
@@ -39,6 +40,15 @@ def test_hiredis_packs_the_bytes_redis_py_packs(command: str | bytes, args: list
     assert b"".join(hiredis.pack_command(command, *args)) == expected
     assert b"".join(hiredis.pack_commands([(command, *args), ("PING",)])) == \
         b"".join(python.pack_commands([(command, *args), ("PING",)]))
+
+
+@pytest.mark.parametrize("value", [True, None, [1]])
+def test_a_value_redis_py_refuses_is_refused_with_its_error(value: object) -> None:
+    with pytest.raises(DataError) as python:
+        Connection().pack_command("SET", "k", value)
+    with pytest.raises(DataError) as hiredis:
+        redis_client.HiredisPackedConnection().pack_command("SET", "k", value)
+    assert type(hiredis.value) is type(python.value)
 
 
 async def test_a_script_call_of_thousands_of_arguments_round_trips(settings: Settings) -> None:
