@@ -63,7 +63,7 @@ def worker() -> None:
 
     @faust_app.task
     async def settle_heap() -> None:  # once the worker is up: its startup objects live as long as it
-        heap.settle()
+        heap.settle(c.settings.gc_threshold)
 
     faust_worker = Worker(faust_app, loglevel=c.settings.faust_log_level, quiet=True)
     # Faust's terminal spinner sets the root logger to DEBUG so that every log call turns it:
@@ -110,7 +110,7 @@ def consumer(channel: Annotated[str, typer.Argument(help="sms | push | grid | ce
             await notifier.start()  # binds before the first job, so receipts flow at once
         if states := getattr(notifier, "states", None):
             c.pulse.details["smpp_bound"] = states  # each beat says which gateways are bound
-        heap.settle()
+        heap.settle(s.gc_threshold)
 
         async def forget(job: Any) -> None:
             if await c.recipients.forget_address(job.recipient, job.channel, job.address):

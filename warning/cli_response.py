@@ -41,7 +41,7 @@ def escalator() -> None:
 
         await events.start()
         worker = Escalator(c, publish)
-        heap.settle()
+        heap.settle(c.settings.gc_threshold)
         archived_at = 0.0
         try:
             async with beating(c.redis, c.keys, c.pulse):

@@ -195,6 +195,9 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"  # worker and consumers (warning/eventloop.py)
+    # Allocations between two young-generation collections in the worker, consumers, API and
+    # escalator once they are up (warning/heap.py); Python's own is 700.
+    gc_threshold: int = Field(default=20_000, ge=100, le=1_000_000)
     faust_log_level: str = "WARNING"  # Faust's own machinery (rebalances, recovery): INFO to debug a stall
 
     @field_validator("kafka_bootstrap")

@@ -35,7 +35,7 @@ def create_api(container: Container) -> FastAPI:
         await producer.start()
         await receipt_log.start()
         app.state.runtime = Runtime(container, twilio_account(s), producer, receipt_log)
-        heap.settle()
+        heap.settle(s.gc_threshold)
         try:
             yield
         finally:

@@ -7,6 +7,7 @@ import time
 
 import orjson
 from kafka import KafkaAdminClient, KafkaConsumer
+from kafka.errors import CoordinatorLoadInProgressError, CoordinatorNotAvailableError
 
 
 class AlertWatcher:
@@ -53,10 +54,14 @@ class AlertWatcher:
 
 
 def stable_members(bootstrap: str, group: str) -> int:
-    """Members of a consumer group that has finished rebalancing (0 while it rebalances)."""
+    """Members of a consumer group that has finished rebalancing (0 while it rebalances, and
+    while a new broker is still creating the offsets topic that coordinates groups)."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="warning-bench")
     try:
-        described = admin.describe_groups([group]).get(group, {})
+        try:
+            described = admin.describe_groups([group]).get(group, {})
+        except (CoordinatorNotAvailableError, CoordinatorLoadInProgressError):
+            return 0
         return len(described.get("members", [])) if described.get("group_state") == "Stable" else 0
     finally:
         admin.close()

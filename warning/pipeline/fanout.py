@@ -12,7 +12,9 @@ A version that a later one in the same batch supersedes is recorded (its history
 complete) but not fanned out: consumers would drop its jobs.
 Residents, the big audiences, are read and enqueued alert by alert in bounded batches; an
 audience above ``WARNING_FANOUT_UNIT_RESIDENTS`` is cut into work units that every worker
-enqueues in parallel (units.py), handed to ``publish`` after the texts are written.
+enqueues in parallel (units.py), handed to ``publish`` after the texts are written; the
+owning worker then enqueues a first few of those residents itself (the units' Kafka hop is
+not on the way to the first handoff).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from warning.bootstrap import Container
 from warning.delivery.cell_broadcast import CHANNEL as BROADCAST
 from warning.delivery.cell_broadcast import broadcast_targets
 from warning.models import AlertVersion, Tier
-from warning.pipeline.units import FanoutUnit, enqueue_unit, units_of
+from warning.pipeline.units import FanoutUnit, enqueue_first, enqueue_unit, units_of
 from warning.targeting.audience import audience_tier, narrowed, select
 from warning.targeting.directory import Audience
 from warning.targeting.grids import Grid
@@ -109,6 +111,9 @@ async def fan_out_batch(c: Container, alerts: Sequence[AlertVersion], publish: P
     units = [unit for p in plans for unit in p.units]
     if units and publish is not None:
         await publish(units)
+        for p in plans:  # a first few residents at once: the first handoff waits for no unit's hop
+            if p.units:
+                added[p.alert.alert_id] += await enqueue_first(c, p.units[0])
     elif units:  # no agent to hand them to (the bench, tests): enqueued here, one after another
         for unit in units:
             added[unit.alert_id] += await enqueue_unit(c, unit)

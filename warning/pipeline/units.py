@@ -6,6 +6,11 @@ unit is enqueued by the worker that holds its partition: every worker helps, and
 lifecycle partition steps its next alert at once. Smaller audiences keep the inline path,
 with no Kafka hop added to the latency path.
 
+The owning worker enqueues the first unit's first ~FIRST_BATCH residents itself once the
+units are published, so a city-wide alert's first handoff waits for neither the units'
+Kafka hop nor a unit's first read of several grids; the unit queues them again later,
+which the enqueue script refuses (nobody twice).
+
 A unit reads its own grids' stubs, a few grids at a time: no process holds the whole
 audience. Idempotent as the inline path: the enqueue script refuses a (version, channel,
 recipient) it has seen, so a unit replayed after a crash enqueues nobody twice. A unit of a
@@ -24,6 +29,7 @@ import orjson
 import structlog
 
 from warning.bootstrap import Container
+from warning.delivery.batches import FIRST_BATCH
 from warning.models import AlertVersion, Tier
 from warning.pipeline.common import raw_topic, reject, until_redis_answers
 
@@ -113,6 +119,16 @@ async def enqueue_unit(c: Container, unit: FanoutUnit) -> int:
         added += await c.store.queue.enqueue_stubs(unit.alert_id, unit.version, unit.tier, stubs,
                                                    batch=c.settings.enqueue_batch, expires=unit.expires)
     log.info("fanout_unit_enqueued", grids=len(unit.grids), residents=read, enqueued=added, **where)
+    return added
+
+
+async def enqueue_first(c: Container, unit: FanoutUnit) -> int:
+    """About FIRST_BATCH residents of the unit's first grid, queued now (see the module's doc)."""
+    stubs = await c.recipients.some_resident_stubs(unit.grids[0], unit.opted_in_only, FIRST_BATCH)
+    added = await c.store.queue.enqueue_stubs(unit.alert_id, unit.version, unit.tier, stubs,
+                                              batch=c.settings.enqueue_batch, expires=unit.expires)
+    log.info("fanout_first_enqueued", alert_id=unit.alert_id, version=unit.version, grid=unit.grids[0],
+             residents=len(stubs), enqueued=added)
     return added
 
 

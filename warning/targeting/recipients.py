@@ -73,6 +73,15 @@ class RecipientStore:
         # As bytes: a million stubs decoded to str only to be encoded again cost ~1 s.
         return await self._values(keyfn, grid_ids, raw=True)
 
+    async def some_resident_stubs(self, grid_id: str, opted_in_only: bool, count: int) -> list[bytes]:
+        """About ``count`` of a grid's resident stubs, in one step of HSCAN (a small grid whole):
+        bounded however big the grid is."""
+        key = (self.keys.residents_opted if opted_in_only else self.keys.residents)(grid_id)
+        async with self.redis.pipeline(transaction=False) as pipe:  # typed, unlike the client's execute_command
+            pipe.execute_command("HSCAN", key, 0, "COUNT", count, **{NEVER_DECODE: True})
+            [(_, found)] = await pipe.execute()
+        return list(found.values())
+
     def stage_resident_counts(self, pipe: Pipeline, grid_ids: Sequence[str]) -> None:
         """How many residents each grid holds, all and opted in: ``2 * len(grid_ids)`` replies."""
         for grid_id in grid_ids:
