@@ -14,6 +14,7 @@ import structlog
 from warning import heartbeat
 from warning.bootstrap import Container
 from warning.faust_recovery import TableManager, filter_fetches
+from warning.partitions import KeptHashPartitioner
 from warning.pipeline import cap_feed, evaluate, lifecycle, units
 from warning.pipeline.produce import idempotent
 from warning.redis_client import REDIS_OR_SOCKET_DOWN
@@ -34,6 +35,7 @@ def create_app(container: Container) -> faust.App:
         producer_acks=-1,
         producer_linger=settings.worker_producer_linger_ms / 1000,
         producer_max_batch_size=settings.worker_producer_batch_bytes,
+        producer_partitioner=KeptHashPartitioner(),
         consumer_auto_offset_reset="earliest",
         # Evaluate acknowledges a message only once its window state is in the changelog,
         # so a quiet partition may hold unacknowledged messages; a rebalance must not wait

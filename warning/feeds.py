@@ -21,9 +21,9 @@ from kafka.errors import (
     NotCoordinatorError,
     TopicAlreadyExistsError,
 )
-from kafka.partitioner.default import murmur2
 
 from warning.config import Settings
+from warning.partitions import partition_of
 from warning.topics import TopicNames, changelog_topics, replication_problems
 
 
@@ -171,11 +171,6 @@ def producer(settings: Settings) -> KafkaProducer:
     return KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
                          max_block_ms=int(settings.kafka_connect_timeout_s * 1000),
                          compression_type=None, max_request_size=8 * 1024 * 1024)
-
-
-def partition_of(key: str, partitions: int) -> int:
-    """Kafka's default partitioner (murmur2), so batches land where single readings would."""
-    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 def batch_by_partition(records: Iterable[dict[str, Any]], partitions: int, size: int) -> list[tuple[int, str, bytes]]:

@@ -215,8 +215,8 @@ def test_a_signals_record_steps_its_good_signals_and_refuses_the_bad_ones_one_by
     not JSON at all, with its bytes."""
     from kafka import KafkaProducer
 
-    from warning.feeds import partition_of
     from warning.models import Tier, TierSignal
+    from warning.partitions import partition_of
 
     parts = settings.partitions
     home = partition_of("gas:440305001", parts)

@@ -83,8 +83,8 @@ class FakeAlertRecords:
         record = self.hashes.get(alert_id, {})
         return [orjson.loads(record[f"version_json:{v}"]) for v in range(1, upto + 1) if f"version_json:{v}" in record]
 
-    async def records(self, alert_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        return {a: dict(self.hashes.get(a, {})) for a in sorted(set(alert_ids))}
+    async def records_for(self, stubs: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return {a: dict(self.hashes.get(a, {})) for a in sorted({stub["alert_id"] for stub in stubs})}
 
     async def current_versions(self, alert_ids: Iterable[str]) -> dict[str, int]:
         return {a: int(self.hashes.get(a, {}).get("version", 0)) for a in sorted(set(alert_ids))}
@@ -151,7 +151,7 @@ class FakeDeliveryQueue:
         return None
 
     async def _claimed(self, channel: str, tier: str, entries: list[_Entry]) -> list[Claimed]:
-        records = await self.alerts.records(e.fields["alert_id"] for e in entries if "text" not in e.fields)
+        records = await self.alerts.records_for(e.fields for e in entries if "text" not in e.fields)
         claimed = []
         for e in entries:
             stub, latest = e.fields, None

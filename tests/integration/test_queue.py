@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 import pytest
+from redis.exceptions import ResponseError
 
 from consumers.notifier import Outcome, Result
 from consumers.sinks import FileSink, read_sink
@@ -85,6 +86,22 @@ async def test_a_partly_replayed_batch_queues_only_its_new_recipients_once(conta
     assert Counter(recipients) == Counter({f"r{i}": 1 for i in range(15)})
     counts = await container.store.receipts.counts("a1", "sms")
     assert (counts["queued"], counts["targeted"]) == (15, 15)
+
+
+async def test_the_enqueue_script_cuts_lines_exactly_and_refuses_a_line_without_its_member(
+        container: Container) -> None:
+    """The script's own parse: empty lines skipped, each job whole (its JSON may hold spaces),
+    and a line without ``member TAB`` refuses the whole call before it writes anything."""
+    queue = container.store.queue
+    keys = queue._enqueue_keys("a1", 1, "sms", Tier.red, 0)
+    one, two = b'{"recipient": "r1", "x": "a b"}', b'{"recipient": "r2"}'
+    batch = b"\n".join([b"sms:r1\t" + one, b"", b"sms:r2\t" + two, b""])
+    assert await queue._enqueue(keys=keys, args=[60, batch]) == 2
+    with pytest.raises(ResponseError, match="without its member and tab"):
+        await queue._enqueue(keys=keys, args=[60, b"sms:r3\t{}\n" + b'{"recipient": "r4"}'])
+    entries = await lane_entries(container, "sms", Tier.red)
+    assert [fields["job"] for _, fields in entries] == [one.decode(), two.decode()]
+    assert await queue._enqueue(keys=keys, args=[60, b"sms:r3\t{}"]) == 1  # refused before, so queued now
 
 
 async def test_red_lane_drains_before_blue(container: Container) -> None:

@@ -36,7 +36,7 @@ def test_received_keeps_first_times_across_polls_and_waits_for_whole_lines(tmp_p
 def test_fanout_city_reads_each_workers_fan_out_times_and_units_from_their_logs(tmp_path: Path) -> None:
     from warning.bench.fanout_city import _enqueued_at, _probe_grid, _worker_lines
     from warning.bench.gridworld import grid_id
-    from warning.feeds import partition_of
+    from warning.partitions import partition_of
 
     (tmp_path / "worker.log").write_bytes(
         b'[2026-12-02 18:09:13,426] [1] [INFO] Faust text line\n'

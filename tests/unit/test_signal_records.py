@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from warning.feeds import partition_of
 from warning.models import Tier, TierSignal
+from warning.partitions import partition_of
 from warning.pipeline.signal_records import by_partition, parse
 
 T0 = datetime(2026, 7, 1, 8, 0, tzinfo=UTC)

@@ -23,7 +23,7 @@ from warning.areas import inside
 from warning.control import replies
 from warning.control.commands import Actor, Command, Outcome, command_id, manual_alert_id
 from warning.control.requests import CancelRequest, IssueRequest, RejectRequest, UpdateRequest, check_issue
-from warning.feeds import partition_of
+from warning.partitions import partition_of
 from warning.response.ack import audit
 from warning.response.tokens import Principal
 

@@ -16,7 +16,7 @@ from warning.api.deps import Runtime, runtime
 from warning.areas import inside
 from warning.control.commands import Actor, Command
 from warning.control.silences import Silence, SilenceRequest, new_silence
-from warning.feeds import partition_of
+from warning.partitions import partition_of
 from warning.readmodel import active_alerts
 from warning.response.tokens import Principal
 

@@ -30,7 +30,8 @@ import yaml
 from warning.bench.harness import ROOT, drop_namespace, namespace
 from warning.bench.kafka_probe import AlertWatcher
 from warning.config import Settings
-from warning.feeds import batch_by_partition, ensure_topics, partition_of, producer
+from warning.feeds import batch_by_partition, ensure_topics, producer
+from warning.partitions import partition_of
 from warning.runner import Processes, env_for
 
 STATIONS = 10_000

@@ -20,7 +20,8 @@ from warning.bench.chaos import dispatched
 from warning.bench.ours import send, warm_producer
 from warning.bench.residents import resident_pipeline
 from warning.config import Settings
-from warning.feeds import consumer_lag, partition_of
+from warning.feeds import consumer_lag
+from warning.partitions import partition_of
 from warning.topics import changelog_topics
 
 ENTRIES = int(os.environ.get("WARNING_BENCH_FAILOVER_ENTRIES", "1000000"))  # the survivor's changelog to replay

@@ -41,9 +41,9 @@ from warning.bench.master_chaos import CLUSTER_SHARD_LANES, CLUSTER_URL
 from warning.bench.ours import send, warm_producer
 from warning.bench.residents import SinkLines, arrivals, poll_until, resident_pipeline
 from warning.config import Settings
-from warning.feeds import partition_of
 from warning.keys import Keys
 from warning.models import alert_key
+from warning.partitions import partition_of
 
 SIZES = [int(n) for n in os.environ.get("WARNING_BENCH_CITY_SIZES", "1000000,5000000").split(",")]
 GRIDS = 1000

@@ -8,7 +8,8 @@ import asyncio
 from warning.bootstrap import Container
 from warning.control import replies
 from warning.control.commands import Command, Outcome
-from warning.feeds import partition_of, producer
+from warning.feeds import producer
+from warning.partitions import partition_of
 
 
 def publish(c: Container, cmd: Command) -> None:

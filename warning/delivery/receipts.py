@@ -20,6 +20,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 
 from warning.models import DeliveryJob
+from warning.partitions import KeptHashPartitioner
 from warning.store import DeliveryStore
 
 log = structlog.get_logger()
@@ -44,7 +45,7 @@ class KafkaReceiptLog:
         self.wait = wait
         self._confirming: set[asyncio.Task[None]] = set()
         self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
-                                          enable_idempotence=True)
+                                          enable_idempotence=True, partitioner=KeptHashPartitioner())
 
     async def start(self) -> None:
         await self._producer.start()

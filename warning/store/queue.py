@@ -155,7 +155,7 @@ class DeliveryQueue:
     async def _decode(self, stream: str, entries: Iterable[tuple[str, dict[str, str]]]) -> list[Claimed]:
         """Jobs from stream entries: a stub per recipient plus what the alert record holds once."""
         stubs = [(entry_id, orjson.loads(fields["job"])) for entry_id, fields in entries if fields and "job" in fields]
-        records = await self.alerts.records(stub["alert_id"] for _, stub in stubs if "text" not in stub)
+        records = await self.alerts.records_for(stub for _, stub in stubs if "text" not in stub)
         claimed = []
         for entry_id, stub in stubs:
             latest = None
