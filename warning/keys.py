@@ -13,11 +13,18 @@ from __future__ import annotations
 import re
 import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 from warning.models import Tier
 
 RETENTION_S = 7 * 86400  # alert records, receipts and their indexes outlive the alert by a week
 _DELIVERY_ID = re.compile(r"\.v\d+\.([a-z0-9_]+)\.(.+)$")  # models.delivery_id: alert.vN.channel.recipient
+_CHANNEL = re.compile(r"[a-z0-9_]+")
+
+
+@lru_cache(maxsize=64)
+def _plain_channel(channel: str) -> bool:
+    return _CHANNEL.fullmatch(channel) is not None
 
 
 def shard_of(recipient: str, shards: int) -> int:
@@ -209,6 +216,14 @@ class Keys:
         found = _DELIVERY_ID.search(delivery_id)
         tag = f"{found[1]}:{self.shard(found[2])}" if found else "delivery"  # not ours: its own slot
         return f"{self.prefix}:delivery:{{{tag}}}:{delivery_id}"
+
+    def delivery_in(self, channel: str, shard: int, alert_id: str, recipient: str, delivery_id: str) -> str:
+        """:meth:`delivery` from the channel and shard a batch's marks already have: the same
+        key wherever the id reads back unambiguously (no dot in the alert id, no newline in
+        the recipient, a plain channel name), else read back out of the id as everyone does."""
+        if "." in alert_id or "\n" in recipient or not _plain_channel(channel):
+            return self.delivery(delivery_id)
+        return f"{self.prefix}:delivery:{{{channel}:{shard}}}:{delivery_id}"
 
     # Recipient directory and grid registry
     def residents(self, grid_id: str) -> str:

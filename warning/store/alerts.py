@@ -73,12 +73,17 @@ def stub_fields(stub: dict[str, Any]) -> tuple[str, ...]:
 def job_from_stub(record: dict[str, Any], stub: dict[str, Any]) -> dict[str, Any]:
     """A queued stub completed with what its version's record holds once (text per language
     and channel, expiry, issue time, msgType)."""
+    return {**shared_fields(record, stub), **stub}
+
+
+def shared_fields(record: dict[str, Any], stub: dict[str, Any]) -> dict[str, Any]:
+    """What :func:`job_from_stub` adds, the same for every stub of one alert version,
+    channel and language (a batch's decode keeps it per those four)."""
     v, language = stub["version"], stub.get("language", "zh-CN")
     return {"msg_type": record.get(f"msg_type:{v}", record.get("msg_type")),
             "expires": record.get(f"expires:{v}", record.get("expires", 0)),
             "issued_at": record.get(f"issued_at:{v}", record.get("issued_at", 0)),
-            "text": record.get(f"text:{v}:{stub['channel']}:{language}") or record.get(f"text:{v}:{language}", ""),
-            **stub}
+            "text": record.get(f"text:{v}:{stub['channel']}:{language}") or record.get(f"text:{v}:{language}", "")}
 
 
 def latest_version(record: dict[str, Any]) -> int:
@@ -193,8 +198,11 @@ class AlertRecords:
         one round trip: a burst of small alerts has as many alerts as jobs, and the whole
         record (every version's JSON) cost Redis 12 µs an alert as HGETALL, this 4.6 µs."""
         wanted: dict[str, set[str]] = {}
+        kinds: set[tuple[Any, ...]] = set()  # a big batch is a few alert versions, channels and languages
         for stub in stubs:
-            wanted.setdefault(stub["alert_id"], set(_STUB_BASE)).update(stub_fields(stub))
+            if (kind := (stub["alert_id"], stub["version"], stub["channel"], stub.get("language"))) not in kinds:
+                kinds.add(kind)
+                wanted.setdefault(stub["alert_id"], set(_STUB_BASE)).update(stub_fields(stub))
         if not wanted:
             return {}
         asked = [(alert_id, sorted(names)) for alert_id, names in sorted(wanted.items())]

@@ -27,7 +27,7 @@ from warning.config import ConfigError
 from warning.delivery.batches import lanes, ramp
 from warning.keys import RETENTION_S, Keys
 from warning.models import WARNING_TIERS, DeliveryJob, Tier
-from warning.store.alerts import AlertRecords, job_from_stub, latest_version
+from warning.store.alerts import AlertRecords, latest_version, shared_fields
 from warning.store.replication import ReplicaWait
 from warning.store.scripts import lua
 
@@ -157,12 +157,16 @@ class DeliveryQueue:
         stubs = [(entry_id, orjson.loads(fields["job"])) for entry_id, fields in entries if fields and "job" in fields]
         records = await self.alerts.records_for(stub for _, stub in stubs if "text" not in stub)
         claimed = []
+        shared: dict[tuple[Any, ...], tuple[dict[str, Any], int]] = {}  # per version, channel, language
         for entry_id, stub in stubs:
             latest = None
             if "text" not in stub:
-                record = records.get(stub["alert_id"], {})
-                latest = latest_version(record)
-                stub = job_from_stub(record, stub)
+                key = (stub["alert_id"], stub["version"], stub["channel"], stub.get("language"))
+                if (found := shared.get(key)) is None:
+                    record = records.get(stub["alert_id"], {})
+                    found = shared[key] = (shared_fields(record, stub), latest_version(record))
+                fields, latest = found
+                stub = {**fields, **stub}
             claimed.append(Claimed(stream, entry_id, DeliveryJob.model_validate(stub), latest))
         return claimed
 

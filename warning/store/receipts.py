@@ -54,22 +54,30 @@ class DeliveryReceipts:
             return
         now = time.time()
         by_shard: dict[tuple[str, int], list[DeliveryJob]] = {}
+        by_alert: Counter[tuple[str, str, str, float]] = Counter()  # a batch is mostly a few alerts
+        shard = self.keys.shard
         for job in jobs:
-            by_shard.setdefault((job.channel, self.keys.shard(job.recipient)), []).append(job)
-        reached: Counter[tuple[str, str, str, int]] = Counter()
-        if new == "sent":
-            reached.update((job.alert_id, job.channel, job.tier.value, reach.bucket(now - job.issued_at))
-                           for job in jobs if job.channel != BROADCAST)  # a broadcast is no person reached
+            by_shard.setdefault((job.channel, shard(job.recipient)), []).append(job)
+            by_alert[job.alert_id, job.channel, job.tier.value, job.issued_at] += 1
         async with self.redis.pipeline(transaction=False) as pipe:
-            for (channel, shard), group in by_shard.items():  # one script per shard: one slot each
-                counts: dict[str, int] = {}
+            for (channel, lane), group in by_shard.items():  # one script per shard: one slot each
+                indexes: dict[str, int] = {}  # alert id -> its counts hash among the keys (1-based)
                 args: list[str | int | float] = [new, now, reason, len(group)]
+                keys: list[str] = []
                 for job in group:
-                    index = counts.setdefault(self.keys.delivery_counts(job.alert_id, channel, shard), len(counts) + 1)
+                    if (index := indexes.get(job.alert_id)) is None:
+                        index = indexes[job.alert_id] = len(indexes) + 1
                     args += [job.attempt, int(max(job.expires - now, 0) + RETENTION_S), index]
-                keys = [self.keys.delivery(job.delivery_id) for job in group] + list(counts)
+                    keys.append(self.keys.delivery_in(channel, lane, job.alert_id, job.recipient, job.delivery_id))
+                keys += [self.keys.delivery_counts(alert_id, channel, lane) for alert_id in indexes]
                 await self._mark(keys=keys, args=args, client=pipe)
-            for (channel, drill), n in Counter((job.channel, is_drill(job.alert_id)) for job in jobs).items():
+            stats: Counter[tuple[str, bool]] = Counter()
+            reached: Counter[tuple[str, str, str, int]] = Counter()
+            for (alert_id, channel, tier, issued_at), n in by_alert.items():
+                stats[channel, is_drill(alert_id)] += n
+                if new == "sent" and channel != BROADCAST:  # a broadcast is no person reached
+                    reached[alert_id, channel, tier, reach.bucket(now - issued_at)] += n
+            for (channel, drill), n in stats.items():
                 pipe.hincrby(self.keys.stats, f"deliveries{'-drill' if drill else ''}:{channel}:{new}", n)
             for (alert_id, channel, tier, bucket), n in reached.items():
                 pipe.hincrby(self.keys.reach(alert_id), str(bucket), n)
