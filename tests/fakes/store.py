@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from warning.models import AlertVersion, DeliveryJob, Tier
-from warning.store.alerts import _SUMMARY, AlertSummary, job_from_stub, latest_version
+from warning.store.alerts import _SUMMARY, AlertSummary, latest_version, shared_fields
 from warning.store.queue import TIERS, Claimed
 
 _BY_RANK = {tier.rank: tier for tier in Tier}
@@ -158,7 +158,7 @@ class FakeDeliveryQueue:
             if "text" not in stub:
                 record = records.get(stub["alert_id"], {})
                 latest = latest_version(record)
-                stub = job_from_stub(record, stub)
+                stub = {**shared_fields(record, stub), **stub}
             claimed.append(Claimed(f"{channel}:{tier}", e.entry_id, DeliveryJob.model_validate(stub), latest))
         return claimed
 

@@ -3,7 +3,7 @@ texts) and the active index — the one module that knows their field names.
 
 A record is written by fan-out (:meth:`AlertRecords.stage_records`, then
 :meth:`AlertRecords.index`) and read by everyone else through :class:`AlertSummary`,
-:meth:`AlertRecords.latest_json` and :func:`job_from_stub`.
+:meth:`AlertRecords.latest_json` and :func:`shared_fields`.
 """
 
 from __future__ import annotations
@@ -64,21 +64,16 @@ _STUB_BASE = ("version", "msg_type", "expires", "issued_at")
 
 
 def stub_fields(stub: dict[str, Any]) -> tuple[str, ...]:
-    """The record fields :func:`job_from_stub` reads for this stub (besides ``_STUB_BASE``)."""
+    """The record fields :func:`shared_fields` reads for this stub (besides ``_STUB_BASE``)."""
     v, language = stub["version"], stub.get("language", "zh-CN")
     return (f"msg_type:{v}", f"expires:{v}", f"issued_at:{v}", f"text:{v}:{stub['channel']}:{language}",
             f"text:{v}:{language}")
 
 
-def job_from_stub(record: dict[str, Any], stub: dict[str, Any]) -> dict[str, Any]:
-    """A queued stub completed with what its version's record holds once (text per language
-    and channel, expiry, issue time, msgType)."""
-    return {**shared_fields(record, stub), **stub}
-
-
 def shared_fields(record: dict[str, Any], stub: dict[str, Any]) -> dict[str, Any]:
-    """What :func:`job_from_stub` adds, the same for every stub of one alert version,
-    channel and language (a batch's decode keeps it per those four)."""
+    """What completes a queued stub into a job, from what its version's record holds once
+    (text per language and channel, expiry, issue time, msgType): the same for every stub
+    of one alert version, channel and language (a batch's decode keeps it per those four)."""
     v, language = stub["version"], stub.get("language", "zh-CN")
     return {"msg_type": record.get(f"msg_type:{v}", record.get("msg_type")),
             "expires": record.get(f"expires:{v}", record.get("expires", 0)),
@@ -194,7 +189,7 @@ class AlertRecords:
         return [orjson.loads(raw) for raw in raws if raw]
 
     async def records_for(self, stubs: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        """What :func:`job_from_stub` needs of each stub's alert record, one HMGET an alert in
+        """What :func:`shared_fields` needs of each stub's alert record, one HMGET an alert in
         one round trip: a burst of small alerts has as many alerts as jobs, and the whole
         record (every version's JSON) cost Redis 12 µs an alert as HGETALL, this 4.6 µs."""
         wanted: dict[str, set[str]] = {}
