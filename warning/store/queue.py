@@ -155,17 +155,21 @@ class DeliveryQueue:
     async def _decode(self, stream: str, entries: Iterable[tuple[str, dict[str, str]]]) -> list[Claimed]:
         """Jobs from stream entries: a stub per recipient plus what the alert record holds once."""
         stubs = [(entry_id, orjson.loads(fields["job"])) for entry_id, fields in entries if fields and "job" in fields]
-        records = await self.alerts.records_for(stub for _, stub in stubs if "text" not in stub)
+        # What a stub lacks is the same for every stub of one alert version, channel and
+        # language: read and built once per those four (a big batch is a few of them).
+        kinds = [None if "text" in stub else (stub["alert_id"], stub["version"], stub["channel"], stub.get("language"))
+                 for _, stub in stubs]
+        first = {kind: stub for kind, (_, stub) in zip(kinds, stubs, strict=True) if kind is not None}
+        records = await self.alerts.records_for(first.values())
+        shared: dict[Any, tuple[dict[str, Any], int]] = {}
+        for version_kind, stub in first.items():
+            record = records.get(stub["alert_id"], {})
+            shared[version_kind] = (shared_fields(record, stub), latest_version(record))
         claimed = []
-        shared: dict[tuple[Any, ...], tuple[dict[str, Any], int]] = {}  # per version, channel, language
-        for entry_id, stub in stubs:
+        for kind, (entry_id, stub) in zip(kinds, stubs, strict=True):
             latest = None
-            if "text" not in stub:
-                key = (stub["alert_id"], stub["version"], stub["channel"], stub.get("language"))
-                if (found := shared.get(key)) is None:
-                    record = records.get(stub["alert_id"], {})
-                    found = shared[key] = (shared_fields(record, stub), latest_version(record))
-                fields, latest = found
+            if kind is not None:
+                fields, latest = shared[kind]
                 stub = {**fields, **stub}
             claimed.append(Claimed(stream, entry_id, DeliveryJob.model_validate(stub), latest))
         return claimed
